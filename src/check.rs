@@ -1,0 +1,173 @@
+//! `nl-import check`: read, map and validate a file, and write the reports an import would,
+//! without a network or a key.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Instant, SystemTime};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::config::CheckConfig;
+use crate::exit;
+use crate::fsutil::{OutputFile, create_private_dir};
+use crate::pipeline::{Outcome, Pipeline};
+use crate::report::{RejectedRow, ReportPaths, ReportWriter, write_json};
+
+/// The `summary.json` of a check (also printed with `--json`).
+#[derive(Debug, Serialize)]
+pub struct CheckSummary {
+    /// Always `check`.
+    pub command: &'static str,
+    /// The input file.
+    pub input: PathBuf,
+    /// The encoding the fields were decoded with.
+    pub encoding: &'static str,
+    /// The delimiter used.
+    pub delimiter: String,
+    /// Data rows read (the header is not a row).
+    pub rows_read: u64,
+    /// Rows that are leads ready to send.
+    pub valid: u64,
+    /// Rows rejected; `rows_read = valid + rejected`.
+    pub rejected: u64,
+    /// Rejected rows by the class each is filed under (adds up to `rejected`).
+    pub rejected_by_class: serde_json::Map<String, serde_json::Value>,
+    /// Every problem found, by class (a row may have several).
+    pub problems_by_class: serde_json::Map<String, serde_json::Value>,
+    /// Entries in the duplicate index at the end.
+    pub duplicate_index_entries: usize,
+    /// When the check started (RFC 3339).
+    pub started_at: String,
+    /// Wall time in milliseconds.
+    pub duration_ms: u64,
+    /// Rows read per second.
+    pub rows_per_second: f64,
+    /// The report files.
+    pub reports: ReportPaths,
+}
+
+/// Runs a check; returns the exit code (0 all valid, 3 some rejected).
+pub fn run(cfg: &CheckConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<u8> {
+    let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let started = Instant::now();
+    let input = &cfg.input;
+    let (source, mapping, validator) = input.open()?;
+    if input.print_mapping {
+        write!(stdout, "{}", mapping.table())?;
+        return Ok(exit::SUCCESS);
+    }
+    let encoding = source.decoder().name();
+    let delimiter = (source.delimiter() as char).to_string();
+
+    create_private_dir(&input.report_dir).with_context(|| {
+        format!(
+            "cannot create report directory `{}`",
+            input.report_dir.display()
+        )
+    })?;
+    let mut report = ReportWriter::create(&input.report_dir, source.headers())
+        .with_context(|| format!("cannot write in `{}`", input.report_dir.display()))?;
+    let mut emit = match &cfg.emit_valid {
+        Some(path) => Some(
+            OutputFile::create(path)
+                .with_context(|| format!("cannot create `{}`", path.display()))?,
+        ),
+        None => None,
+    };
+
+    // With `--emit-valid -` the leads own stdout, and the summary goes to stderr.
+    let emit_to_stdout = emit.as_ref().is_some_and(OutputFile::is_stdout);
+    let mut pipeline = Pipeline::start(source, validator, input.threads);
+    let (mut rows_read, mut valid) = (0u64, 0u64);
+    for checked in pipeline.by_ref() {
+        let checked = checked?;
+        rows_read += 1;
+        match checked.outcome {
+            Outcome::Valid(lead) => {
+                valid += 1;
+                if let Some(out) = emit.as_mut() {
+                    serde_json::to_writer(&mut *out, &lead)?;
+                    out.write_all(b"\n")?;
+                }
+            }
+            Outcome::Rejected { problems, original } => {
+                report
+                    .add(&RejectedRow {
+                        row: checked.row,
+                        problems,
+                        original,
+                    })
+                    .context("cannot write the report")?;
+            }
+        }
+    }
+    let duplicate_index_entries = pipeline.index().len();
+    drop(pipeline);
+
+    let (rejected_csv, counts) = report.finish().context("cannot write rejected.csv")?;
+    let valid_jsonl = match emit {
+        Some(out) => Some(out.commit().context("cannot write the --emit-valid file")?),
+        None => None,
+    };
+    let rejected = counts.total_rows();
+    debug_assert_eq!(rows_read, valid + rejected);
+    let elapsed = started.elapsed();
+    let summary = CheckSummary {
+        command: "check",
+        input: input.csv.clone(),
+        encoding,
+        delimiter,
+        rows_read,
+        valid,
+        rejected,
+        rejected_by_class: counts.rows_by_class(),
+        problems_by_class: counts.problems_by_class(),
+        duplicate_index_entries,
+        started_at,
+        duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        rows_per_second: rows_read as f64 / elapsed.as_secs_f64().max(1e-9),
+        reports: ReportPaths {
+            rejected_csv,
+            summary_json: input.report_dir.join("summary.json"),
+            valid_jsonl,
+        },
+    };
+    write_json(&summary.reports.summary_json, &summary).context("cannot write summary.json")?;
+
+    if !cfg.quiet {
+        write!(stderr, "{}", counts.table())?;
+    }
+    let stdout: &mut dyn Write = if emit_to_stdout { stderr } else { stdout };
+    if input.json {
+        serde_json::to_writer_pretty(&mut *stdout, &summary)?;
+        writeln!(stdout)?;
+    } else {
+        writeln!(
+            stdout,
+            "checked {}: {} rows read, {} valid, {} rejected",
+            input.csv.display(),
+            rows_read,
+            valid,
+            rejected
+        )?;
+        writeln!(
+            stdout,
+            "report:  {}",
+            summary.reports.rejected_csv.display()
+        )?;
+        writeln!(
+            stdout,
+            "summary: {}",
+            summary.reports.summary_json.display()
+        )?;
+        if let Some(path) = &summary.reports.valid_jsonl {
+            writeln!(stdout, "valid:   {}", path.display())?;
+        }
+    }
+    Ok(if rejected == 0 {
+        exit::SUCCESS
+    } else {
+        exit::REJECTED
+    })
+}

@@ -1,0 +1,686 @@
+//! Validation: the pure function from a mapped row to a [`Lead`] or every [`Problem`] it has,
+//! following the API's rules (phone, status, tags, customFields) and ours (email, E.164).
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use rlibphonenumber::{PHONE_NUMBER_UTIL, ParseError, PhoneNumberFormat, Region};
+use serde_json::{Map, Value};
+
+use crate::lead::{ErrorClass, Lead, Problem, Status};
+use crate::mapping::{Mapping, Target};
+
+/// The regions libphonenumber has metadata for.
+fn supported_regions() -> &'static HashSet<Region> {
+    static REGIONS: OnceLock<HashSet<Region>> = OnceLock::new();
+    REGIONS.get_or_init(|| PHONE_NUMBER_UTIL.get_supported_regions().collect())
+}
+
+/// Parses an ISO 3166 alpha-2 region code (any case) that libphonenumber knows.
+pub fn parse_region(code: &str) -> Option<Region> {
+    let code = code.trim();
+    if code.len() != 2 {
+        return None;
+    }
+    Region::from_code(code)
+        .ok()
+        .filter(|r| supported_regions().contains(r))
+}
+
+/// What validation found for one row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Validated {
+    /// The lead, or every problem of the row.
+    pub result: Result<Lead, Vec<Problem>>,
+    /// Keys for the duplicate check, known even when the row has other problems.
+    pub keys: DedupKeys,
+}
+
+/// The identities a row claims, for finding duplicates inside the file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DedupKeys {
+    /// The normalised phone as an integer (the E.164 digits), when the phone is valid.
+    pub phone: Option<u64>,
+    /// The lead_id the row would be sent with, when it is known.
+    pub lead_id: Option<String>,
+}
+
+/// Validates rows mapped by a [`Mapping`]. Cheap to share between threads.
+#[derive(Debug, Clone)]
+pub struct Validator {
+    phone: usize,
+    lead_id: Option<usize>,
+    name: Option<usize>,
+    first_name: Option<usize>,
+    last_name: Option<usize>,
+    email: Option<usize>,
+    status: Option<usize>,
+    tags: Option<usize>,
+    custom_json: Option<usize>,
+    country: Option<usize>,
+    custom: Vec<(usize, String)>,
+    default_region: Region,
+    tag_separator: Option<String>,
+}
+
+impl Validator {
+    /// A validator for rows laid out as `mapping` says, reading national numbers in
+    /// `default_region` unless the row's country column says otherwise.
+    pub fn new(mapping: &Mapping, default_region: Region) -> Validator {
+        let col = |t: Target| mapping.column_of(&t);
+        Validator {
+            phone: col(Target::Phone).expect("a resolved mapping always has a phone column"),
+            lead_id: col(Target::LeadId),
+            name: col(Target::Name),
+            first_name: col(Target::FirstName),
+            last_name: col(Target::LastName),
+            email: col(Target::Email),
+            status: col(Target::Status),
+            tags: col(Target::Tags),
+            custom_json: col(Target::CustomFields),
+            country: col(Target::Country),
+            custom: mapping
+                .columns
+                .iter()
+                .enumerate()
+                .filter_map(|(i, (t, _))| match t {
+                    Target::Custom(key) => Some((i, key.clone())),
+                    _ => None,
+                })
+                .collect(),
+            default_region,
+            tag_separator: mapping.tag_separator.clone(),
+        }
+    }
+
+    /// Whether rows carry their own lead_id column (otherwise every lead_id is derived from
+    /// the phone, and the phone alone identifies a row).
+    pub fn has_id_column(&self) -> bool {
+        self.lead_id.is_some()
+    }
+
+    /// Validates one row whose fields have the header's width.
+    pub fn validate(&self, fields: &[Cow<'_, str>]) -> Validated {
+        let cell = |i: Option<usize>| -> &str { i.map_or("", |i| fields[i].trim()) };
+        let mut problems = Vec::new();
+        let mut keys = DedupKeys::default();
+
+        let region = match self.country.map(|i| fields[i].trim()) {
+            Some(code) if !code.is_empty() => {
+                match parse_region(code) {
+                    Some(region) => Some(region),
+                    None => {
+                        problems.push(Problem::new(
+                        ErrorClass::InvalidPhone,
+                        "country",
+                        format!("country `{code}` is not a known ISO 3166 region code (e.g. US, GB, DE)"),
+                    ));
+                        None
+                    }
+                }
+            }
+            _ => Some(self.default_region),
+        };
+
+        let raw_phone = fields[self.phone].trim();
+        let phone = if raw_phone.is_empty() {
+            let message = if fields.iter().all(|f| f.trim().is_empty()) {
+                "phone is required (the row is empty)"
+            } else {
+                "phone is required"
+            };
+            problems.push(Problem::new(ErrorClass::MissingPhone, "phone", message));
+            None
+        } else if let Some(region) = region {
+            match normalise_phone(raw_phone, region) {
+                Ok((e164, key)) => {
+                    keys.phone = Some(key);
+                    Some(e164)
+                }
+                Err(message) => {
+                    problems.push(Problem::new(ErrorClass::InvalidPhone, "phone", message));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+
+        let explicit_id = cell(self.lead_id);
+        keys.lead_id = if !explicit_id.is_empty() {
+            Some(explicit_id.to_owned())
+        } else {
+            phone.as_ref().map(|p| format!("phone:{p}"))
+        };
+
+        let status = match parse_status(cell(self.status)) {
+            Ok(status) => status,
+            Err(message) => {
+                problems.push(Problem::new(ErrorClass::InvalidStatus, "status", message));
+                None
+            }
+        };
+        let tags = match parse_tags(cell(self.tags), self.tag_separator.as_deref()) {
+            Ok(tags) => tags,
+            Err(message) => {
+                problems.push(Problem::new(ErrorClass::InvalidTags, "tags", message));
+                None
+            }
+        };
+        let mut custom = match parse_custom_fields(cell(self.custom_json)) {
+            Ok(map) => map,
+            Err(message) => {
+                problems.push(Problem::new(
+                    ErrorClass::InvalidCustomFields,
+                    "customFields",
+                    message,
+                ));
+                Map::new()
+            }
+        };
+        for (i, key) in &self.custom {
+            let value = fields[*i].trim();
+            if !value.is_empty() {
+                custom.insert(key.clone(), Value::String(value.to_owned()));
+            }
+        }
+        let email = cell(self.email);
+        if !email.is_empty() && !is_plausible_email(email) {
+            problems.push(Problem::new(
+                ErrorClass::InvalidEmail,
+                "email",
+                format!("`{email}` is not a plausible email address"),
+            ));
+        }
+
+        let result = match phone {
+            Some(phone) if problems.is_empty() => Ok(Lead {
+                lead_id: keys.lead_id.clone().unwrap_or_default(),
+                name: self.name(fields),
+                phone,
+                email: (!email.is_empty()).then(|| email.to_owned()),
+                status,
+                tags,
+                custom_fields: (!custom.is_empty()).then_some(custom),
+            }),
+            _ => Err(problems),
+        };
+        Validated { result, keys }
+    }
+
+    fn name(&self, fields: &[Cow<'_, str>]) -> Option<String> {
+        let get = |i: Option<usize>| i.map_or("", |i| fields[i].trim());
+        let full = get(self.name);
+        if !full.is_empty() {
+            return Some(full.to_owned());
+        }
+        let joined = [get(self.first_name), get(self.last_name)]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        (!joined.is_empty()).then_some(joined)
+    }
+}
+
+/// Parses and validates a phone number with libphonenumber's rules, returning its E.164 form
+/// and that form's digits as an integer (the duplicate-index key: E.164 has at most 15 digits
+/// and never starts with 0, so the integer identifies the number exactly).
+pub fn normalise_phone(raw: &str, region: Region) -> Result<(String, u64), String> {
+    let number = PHONE_NUMBER_UTIL.parse(raw, Some(region)).map_err(|e| {
+        let why = match e {
+            ParseError::InvalidCountryCode => "unknown country calling code",
+            ParseError::NotANumber(_) => "not a phone number",
+            ParseError::TooShortAfterIdd | ParseError::TooShortNsn => "too short",
+            ParseError::TooLongNsn => "too long",
+        };
+        format!("`{raw}` is not a valid phone number ({why})")
+    })?;
+    if !number.is_valid() {
+        return Err(format!(
+            "`{raw}` is not a valid phone number for region {}",
+            number.get_region_code().map_or_else(
+                || region.as_region_str().to_string(),
+                |r| r.as_region_str().to_string()
+            )
+        ));
+    }
+    let e164 = number.format_as(PhoneNumberFormat::E164).into_owned();
+    let key = e164[1..]
+        .parse::<u64>()
+        .map_err(|_| format!("`{raw}` is not a valid phone number"))?;
+    Ok((e164, key))
+}
+
+/// Parses a status cell: empty means none; case and surrounding space are ignored.
+pub fn parse_status(cell: &str) -> Result<Option<Status>, String> {
+    let wanted = cell.trim().to_lowercase();
+    if wanted.is_empty() {
+        return Ok(None);
+    }
+    if let Some(status) = Status::ALL.into_iter().find(|s| s.as_str() == wanted) {
+        return Ok(Some(status));
+    }
+    let base = "Invalid status. Must be one of: new, contacted, qualified, disqualified";
+    let prefix = Status::ALL
+        .into_iter()
+        .find(|s| wanted.len() >= 3 && s.as_str().starts_with(&wanted));
+    let guess = prefix.or_else(|| {
+        Status::ALL
+            .into_iter()
+            .map(|s| (edit_distance(&wanted, s.as_str()), s))
+            .min_by_key(|(d, _)| *d)
+            .filter(|(d, _)| *d <= 2)
+            .map(|(_, s)| s)
+    });
+    Err(match guess {
+        Some(s) => format!(
+            "{base} (got `{}`; did you mean `{}`?)",
+            cell.trim(),
+            s.as_str()
+        ),
+        None => format!("{base} (got `{}`)", cell.trim()),
+    })
+}
+
+/// Levenshtein distance, for did-you-mean hints on short words.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Parses a tags cell: a JSON array of strings, or a list separated by `separator` (by
+/// default the first of `;`, `|`, `,` the cell contains). Trimmed, empties dropped,
+/// de-duplicated in first-seen order; an empty result means no tags.
+pub fn parse_tags(cell: &str, separator: Option<&str>) -> Result<Option<Vec<String>>, String> {
+    let cell = cell.trim();
+    if cell.is_empty() {
+        return Ok(None);
+    }
+    let items: Vec<String> = if cell.starts_with('[') {
+        let value: Value = serde_json::from_str(cell).map_err(|e| {
+            format!("tags must be an array (the cell starts like JSON but is not: {e})")
+        })?;
+        let Value::Array(items) = value else {
+            return Err("tags must be an array".into());
+        };
+        items
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s),
+                other => Err(format!("tags must be an array of strings (found {other})")),
+            })
+            .collect::<Result<_, _>>()?
+    } else if cell.starts_with('{') {
+        return Err("tags must be an array (found a JSON object)".into());
+    } else {
+        let sep = separator.unwrap_or_else(|| {
+            [";", "|", ","]
+                .into_iter()
+                .find(|s| cell.contains(s))
+                .unwrap_or(";")
+        });
+        cell.split(sep).map(str::to_owned).collect()
+    };
+    let mut tags: Vec<String> = Vec::with_capacity(items.len());
+    for tag in items {
+        let tag = tag.trim();
+        if !tag.is_empty() && !tags.iter().any(|t| t == tag) {
+            tags.push(tag.to_owned());
+        }
+    }
+    Ok((!tags.is_empty()).then_some(tags))
+}
+
+/// Parses a customFields cell: a JSON object whose values are strings, numbers or booleans.
+pub fn parse_custom_fields(cell: &str) -> Result<Map<String, Value>, String> {
+    let cell = cell.trim();
+    if cell.is_empty() {
+        return Ok(Map::new());
+    }
+    let base = "customFields must be a key-value object";
+    let value: Value =
+        serde_json::from_str(cell).map_err(|e| format!("{base} (not valid JSON: {e})"))?;
+    let Value::Object(map) = value else {
+        return Err(format!("{base} (found {})", json_kind(&value)));
+    };
+    for (key, value) in &map {
+        if !matches!(value, Value::String(_) | Value::Number(_) | Value::Bool(_)) {
+            return Err(format!(
+                "{base} of strings, numbers or booleans (`{key}` is {})",
+                json_kind(value)
+            ));
+        }
+    }
+    Ok(map)
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Whether an email address is syntactically plausible: one `@`, a local part of 1–64
+/// characters without spaces, and a domain of dot-separated labels (letters, digits,
+/// hyphens) ending in a top-level domain of at least two letters.
+pub fn is_plausible_email(email: &str) -> bool {
+    if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return false;
+    }
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    if local.is_empty() || local.len() > 64 || domain.contains('@') {
+        return false;
+    }
+    if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
+        return false;
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2 {
+        return false;
+    }
+    let label_ok = |l: &&str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+    };
+    let tld = labels[labels.len() - 1];
+    labels.iter().all(label_ok) && tld.chars().count() >= 2 && tld.chars().all(char::is_alphabetic)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn phones_from_several_countries_and_formats() {
+        #[track_caller]
+        fn ok(raw: &str, region: &str, e164: &str) {
+            let region = parse_region(region).unwrap();
+            assert_eq!(
+                normalise_phone(raw, region).map(|p| p.0),
+                Ok(e164.to_owned()),
+                "{raw}"
+            );
+        }
+        #[track_caller]
+        fn bad(raw: &str, region: &str) {
+            let region = parse_region(region).unwrap();
+            assert!(
+                normalise_phone(raw, region).is_err(),
+                "{raw} should be invalid"
+            );
+        }
+        ok("(415) 555-2671", "US", "+14155552671");
+        ok("415.555.2671", "US", "+14155552671");
+        ok("+1 415 555 2671", "GB", "+14155552671");
+        ok("001 415 555 2671", "DE", "+14155552671");
+        ok("020 7183 8750", "GB", "+442071838750");
+        ok("+44 (0)20 7183 8750", "US", "+442071838750");
+        ok("07911 123456", "GB", "+447911123456");
+        ok("030 901820", "DE", "+4930901820");
+        ok("+49 151 23456789", "US", "+4915123456789");
+        ok("06 12 34 56 78", "FR", "+33612345678");
+        ok("+33 1 42 68 53 00", "US", "+33142685300");
+        ok("(11) 91234-5678", "BR", "+5511912345678");
+        ok("98765 43210", "IN", "+919876543210");
+        ok("0412 345 678", "AU", "+61412345678");
+        ok("06 1234 5678", "NL", "+31612345678");
+        ok("+39 06 6982 1234", "US", "+390669821234");
+        bad("555-12", "US");
+        bad("12345", "GB");
+        bad("+1 000 000 0000", "US");
+        bad("hello", "US");
+        bad("+999 1234 5678", "US");
+        bad("+14155552671234567", "US");
+    }
+
+    #[test]
+    fn phone_key_is_the_e164_digits() {
+        let us = parse_region("us").unwrap();
+        assert_eq!(
+            normalise_phone("415-555-2671", us).unwrap().1,
+            14_155_552_671
+        );
+    }
+
+    #[test]
+    fn regions() {
+        assert!(parse_region("US").is_some());
+        assert!(parse_region("gb").is_some());
+        assert!(parse_region("XX").is_none());
+        assert!(parse_region("USA").is_none());
+        assert!(parse_region("").is_none());
+    }
+
+    #[test]
+    fn statuses() {
+        #[track_caller]
+        fn case(cell: &str, expected: Result<Option<Status>, &str>) {
+            let got = parse_status(cell);
+            match expected {
+                Ok(s) => assert_eq!(got, Ok(s), "{cell:?}"),
+                Err(part) => {
+                    let err = got.expect_err(cell);
+                    assert!(err.starts_with(
+                        "Invalid status. Must be one of: new, contacted, qualified, disqualified"
+                    ));
+                    assert!(err.contains(part), "{err:?} should contain {part:?}");
+                }
+            }
+        }
+        case("", Ok(None));
+        case("   ", Ok(None));
+        case("new", Ok(Some(Status::New)));
+        case("NEW", Ok(Some(Status::New)));
+        case(" Contacted ", Ok(Some(Status::Contacted)));
+        case("qualified", Ok(Some(Status::Qualified)));
+        case("DisQualified", Ok(Some(Status::Disqualified)));
+        case("qualifed", Err("did you mean `qualified`?"));
+        case("contact", Err("did you mean `contacted`?"));
+        case("disq", Err("did you mean `disqualified`?"));
+        case("nwe", Err("did you mean `new`?"));
+        case("archived", Err("(got `archived`)"));
+    }
+
+    #[test]
+    fn tags() {
+        #[track_caller]
+        fn case(cell: &str, sep: Option<&str>, expected: Result<Option<Vec<&str>>, &str>) {
+            let got = parse_tags(cell, sep);
+            match expected {
+                Ok(v) => assert_eq!(
+                    got,
+                    Ok(v.map(|v| v.into_iter().map(String::from).collect())),
+                    "{cell:?}"
+                ),
+                Err(part) => {
+                    let err = got.expect_err(cell);
+                    assert!(err.contains(part), "{err:?} should contain {part:?}");
+                }
+            }
+        }
+        case("", None, Ok(None));
+        case(r#"["vip", "hot"]"#, None, Ok(Some(vec!["vip", "hot"])));
+        case(r#"[" vip ", "", "vip"]"#, None, Ok(Some(vec!["vip"])));
+        case("[]", None, Ok(None));
+        case("vip; hot ;;vip", None, Ok(Some(vec!["vip", "hot"])));
+        case("vip|hot", None, Ok(Some(vec!["vip", "hot"])));
+        case("vip, hot", None, Ok(Some(vec!["vip", "hot"])));
+        case("a,b;c", None, Ok(Some(vec!["a,b", "c"])));
+        case("a,b;c", Some(","), Ok(Some(vec!["a", "b;c"])));
+        case("single", None, Ok(Some(vec!["single"])));
+        case(r#"["vip", 3]"#, None, Err("array of strings"));
+        case(r#"["vip""#, None, Err("tags must be an array"));
+        case(r#"{"a": 1}"#, None, Err("found a JSON object"));
+    }
+
+    #[test]
+    fn custom_fields() {
+        assert_eq!(parse_custom_fields(""), Ok(Map::new()));
+        let map =
+            parse_custom_fields(r#"{"company": "Acme", "value": 5000, "vip": true}"#).unwrap();
+        assert_eq!(map.len(), 3);
+        assert_eq!(map["value"], Value::from(5000));
+        #[track_caller]
+        fn bad(cell: &str, part: &str) {
+            let err = parse_custom_fields(cell).expect_err(cell);
+            assert!(
+                err.starts_with("customFields must be a key-value object"),
+                "{err}"
+            );
+            assert!(err.contains(part), "{err:?} should contain {part:?}");
+        }
+        bad("[1, 2]", "found an array");
+        bad("\"text\"", "found a string");
+        bad("42", "found a number");
+        bad("{not json", "not valid JSON");
+        bad(r#"{"a": {"b": 1}}"#, "`a` is an object");
+        bad(r#"{"a": null}"#, "`a` is null");
+    }
+
+    #[test]
+    fn emails() {
+        for good in [
+            "a@example.com",
+            "first.last+tag@sub.example.co.uk",
+            "o'neil@exämple.de",
+            "x@a-b.io",
+        ] {
+            assert!(is_plausible_email(good), "{good}");
+        }
+        for bad in [
+            "plainaddress",
+            "@example.com",
+            "a@",
+            "a@example",
+            "a@@example.com",
+            "a b@example.com",
+            "a@example..com",
+            "a@-example.com",
+            "a@example.c0m",
+            ".a@example.com",
+            "a..b@example.com",
+            "a@example.c",
+        ] {
+            assert!(!is_plausible_email(bad), "{bad}");
+        }
+    }
+
+    fn validator(headers: &[&str]) -> Validator {
+        let headers: Vec<String> = headers.iter().map(|s| (*s).to_owned()).collect();
+        let mapping = Mapping::resolve(&headers, None, Path::new("in.csv")).unwrap();
+        Validator::new(&mapping, parse_region("US").unwrap())
+    }
+
+    fn row<'a>(fields: &[&'a str]) -> Vec<Cow<'a, str>> {
+        fields.iter().map(|f| Cow::Borrowed(*f)).collect()
+    }
+
+    #[test]
+    fn a_valid_row_becomes_a_lead() {
+        let v = validator(&[
+            "First Name",
+            "Last Name",
+            "Phone",
+            "Email",
+            "Status",
+            "Tags",
+            "Company",
+        ]);
+        let out = v.validate(&row(&[
+            " Ada ",
+            "Lovelace",
+            "(415) 555-2671",
+            "ada@example.com",
+            "Qualified",
+            "vip;hot",
+            "Acme",
+        ]));
+        let lead = out.result.unwrap();
+        assert_eq!(
+            serde_json::to_value(&lead).unwrap(),
+            serde_json::json!({
+                "lead_id": "phone:+14155552671",
+                "name": "Ada Lovelace",
+                "phone": "+14155552671",
+                "email": "ada@example.com",
+                "status": "qualified",
+                "tags": ["vip", "hot"],
+                "customFields": {"Company": "Acme"}
+            })
+        );
+        assert_eq!(out.keys.phone, Some(14_155_552_671));
+    }
+
+    #[test]
+    fn every_problem_of_a_row_is_reported() {
+        let v = validator(&["id", "phone", "email", "status", "tags", "custom_fields"]);
+        let out = v.validate(&row(&["c-1", "12", "nope", "won", "{}", "[1]"]));
+        let problems = out.result.unwrap_err();
+        let classes: Vec<ErrorClass> = problems.iter().map(|p| p.class).collect();
+        assert_eq!(
+            classes,
+            vec![
+                ErrorClass::InvalidPhone,
+                ErrorClass::InvalidStatus,
+                ErrorClass::InvalidTags,
+                ErrorClass::InvalidCustomFields,
+                ErrorClass::InvalidEmail
+            ]
+        );
+        assert_eq!(out.keys.lead_id.as_deref(), Some("c-1"));
+    }
+
+    #[test]
+    fn per_row_country_column() {
+        let v = validator(&["phone", "country"]);
+        let lead = v.validate(&row(&["020 7183 8750", "gb"])).result.unwrap();
+        assert_eq!(lead.phone, "+442071838750");
+        let lead = v.validate(&row(&["(415) 555-2671", ""])).result.unwrap();
+        assert_eq!(lead.phone, "+14155552671");
+        let problems = v
+            .validate(&row(&["020 7183 8750", "Narnia"]))
+            .result
+            .unwrap_err();
+        assert_eq!(problems[0].class, ErrorClass::InvalidPhone);
+        assert_eq!(problems[0].field, "country");
+    }
+
+    #[test]
+    fn missing_phone() {
+        let v = validator(&["name", "phone"]);
+        let problems = v.validate(&row(&["Bob", "  "])).result.unwrap_err();
+        assert_eq!(
+            problems,
+            vec![Problem::new(
+                ErrorClass::MissingPhone,
+                "phone",
+                "phone is required"
+            )]
+        );
+        let problems = v.validate(&row(&["", ""])).result.unwrap_err();
+        assert_eq!(problems[0].message, "phone is required (the row is empty)");
+    }
+}
