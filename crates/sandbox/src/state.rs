@@ -212,8 +212,9 @@ impl SharedState {
             .cloned()
     }
 
-    /// Back to the state right after start: no leads, an empty log, empty rate-limit
-    /// windows, and the faults of the start settings. Keys (and accounts) are kept.
+    /// Back to the state right after start: no leads, an empty log whose `seq` restarts
+    /// from 1, empty rate-limit windows, and the faults of the start settings. Keys (and
+    /// accounts) are kept; `at_ms` still counts from when the state was created.
     pub fn reset(&self) {
         let mut data = self.lock();
         let ids: Vec<String> = data.accounts.keys().cloned().collect();
@@ -225,6 +226,7 @@ impl SharedState {
             })
             .collect();
         data.log.clear();
+        data.next_seq = 1;
         data.limiter.clear();
         let faults = data.config.faults.clone();
         data.faults.replace(faults, Instant::now());
