@@ -87,7 +87,8 @@ pub fn run(cfg: &CheckConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) ->
             Outcome::Valid(lead) => {
                 valid += 1;
                 if let Some(out) = emit.as_mut() {
-                    serde_json::to_writer(&mut *out, &lead)?;
+                    // As an io::Error, so that a closed stdout is recognised as such.
+                    serde_json::to_writer(&mut *out, &lead).map_err(std::io::Error::from)?;
                     out.write_all(b"\n")?;
                 }
             }
@@ -140,7 +141,7 @@ pub fn run(cfg: &CheckConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) ->
     }
     let stdout: &mut dyn Write = if emit_to_stdout { stderr } else { stdout };
     if input.json {
-        serde_json::to_writer_pretty(&mut *stdout, &summary)?;
+        serde_json::to_writer_pretty(&mut *stdout, &summary).map_err(std::io::Error::from)?;
         writeln!(stdout)?;
     } else {
         writeln!(

@@ -25,8 +25,12 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Import a CSV file into Naturalead (resumes an interrupted run of the same file).
+    Import(ImportArgs),
     /// Read, map and validate a CSV file; write the same reports an import would. No network.
     Check(CheckArgs),
+    /// List the runs in the state file: progress, counts, whether they can be resumed.
+    Status(StatusArgs),
     /// Run the local Naturalead stand-in server (prints its URL and a test key; Ctrl-C stops).
     Sandbox(naturalead_sandbox::cli::SandboxArgs),
 }
@@ -77,4 +81,81 @@ pub struct CheckArgs {
     /// (`-` for stdout; the summary then goes to stderr).
     #[arg(long, value_name = "FILE")]
     pub emit_valid: Option<PathBuf>,
+}
+
+/// `nl-import import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Input and mapping flags.
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// The API's base URL.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "NATURALEAD_API_URL",
+        default_value = "https://api.naturalead.ai/api"
+    )]
+    pub api_url: String,
+    /// Read the API key from this file (otherwise from the NATURALEAD_API_KEY environment
+    /// variable). The key is never printed, logged or stored.
+    #[arg(long, value_name = "FILE")]
+    pub api_key_file: Option<PathBuf>,
+    /// Start the local stand-in server on a loopback port and import into it (no key, no
+    /// network): a rehearsal.
+    #[arg(long, conflicts_with_all = ["api_key_file"])]
+    pub sandbox: bool,
+    /// The state file that makes runs resumable.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "NL_IMPORT_STATE",
+        default_value = ".nl-import/state.db"
+    )]
+    pub state: PathBuf,
+    /// `source` sent with every batch (e.g. the CRM's name).
+    #[arg(long, value_name = "NAME")]
+    pub source: Option<String>,
+    /// Leads per request (at most 100, the API's limit).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub batch_size: usize,
+    /// Requests per rate-limit window (the API allows 50 sync requests a minute per key).
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub rate: u32,
+    /// Length of the rate-limit window in seconds (60 for the API; smaller for a scaled
+    /// sandbox).
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub rate_window: f64,
+    /// Requests in flight at most, so that latency does not waste quota.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub concurrency: usize,
+    /// Time limit of one request, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub timeout: f64,
+    /// Attempts per batch before its leads are `gave_up` (resumable).
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub max_attempts: u32,
+    /// Ignore an unfinished run of this file in the state file and start over.
+    #[arg(long)]
+    pub restart: bool,
+    /// Allow plain http:// to hosts other than loopback (the key then crosses the network
+    /// unencrypted).
+    #[arg(long)]
+    pub allow_insecure_http: bool,
+}
+
+/// `nl-import status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The state file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "NL_IMPORT_STATE",
+        default_value = ".nl-import/state.db"
+    )]
+    pub state: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }

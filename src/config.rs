@@ -1,14 +1,19 @@
 //! Configuration: command-line flags turned into validated values, every problem reported
 //! before any row is read or any request is sent.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use rlibphonenumber::Region;
 
-use crate::cli::{CheckArgs, InputArgs};
+use crate::cli::{CheckArgs, ImportArgs, InputArgs};
 use crate::mapping::{Mapping, MappingFile};
+use crate::pacing::Pace;
+use crate::retry::RetryPolicy;
 use crate::source::{Source, SourceOptions};
+use crate::upload::ApiKey;
 use crate::validate::{Validator, parse_region};
 
 /// Everything needed to read, map and validate an input file.
@@ -111,5 +116,201 @@ impl CheckConfig {
             emit_valid: args.emit_valid.clone(),
             quiet,
         })
+    }
+}
+
+/// Where an import sends its leads.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// The in-process stand-in server (`--sandbox`).
+    Sandbox,
+    /// A real (or separately started) API.
+    Api {
+        /// Base URL, `…/api`.
+        base_url: String,
+        /// The key.
+        key: ApiKey,
+    },
+}
+
+/// `nl-import import`, validated.
+#[derive(Debug, Clone)]
+pub struct ImportConfig {
+    /// The input.
+    pub input: InputConfig,
+    /// Where the leads go.
+    pub target: Target,
+    /// The state file.
+    pub state: PathBuf,
+    /// `source` sent with each batch.
+    pub source: Option<String>,
+    /// Leads per request.
+    pub batch_size: usize,
+    /// Pace of the sync tier.
+    pub pace: Pace,
+    /// Requests in flight at most.
+    pub concurrency: usize,
+    /// Time limit of one request.
+    pub timeout: Duration,
+    /// Retries.
+    pub policy: RetryPolicy,
+    /// Start over instead of resuming.
+    pub restart: bool,
+    /// No stderr table or progress.
+    pub quiet: bool,
+}
+
+impl ImportConfig {
+    /// Validates the `import` flags and reads the key; nothing is sent yet.
+    pub fn from_args(args: &ImportArgs, quiet: bool) -> Result<ImportConfig> {
+        let input = InputConfig::from_args(&args.input)?;
+        if !(1..=100).contains(&args.batch_size) {
+            bail!(
+                "`--batch-size {}`: a sync request carries 1 to 100 leads",
+                args.batch_size
+            );
+        }
+        if args.rate == 0 {
+            bail!("`--rate` must be at least 1 request per window");
+        }
+        if !(args.rate_window.is_finite() && args.rate_window > 0.0) {
+            bail!("`--rate-window` must be a positive number of seconds");
+        }
+        if args.concurrency == 0 {
+            bail!("`--concurrency` must be at least 1");
+        }
+        if !(args.timeout.is_finite() && args.timeout > 0.0) {
+            bail!("`--timeout` must be a positive number of seconds");
+        }
+        if args.max_attempts == 0 {
+            bail!("`--max-attempts` must be at least 1");
+        }
+        let target = if args.sandbox {
+            Target::Sandbox
+        } else {
+            let base_url = check_url(&args.api_url, args.allow_insecure_http)?;
+            let key = read_key(args.api_key_file.as_deref())?;
+            Target::Api { base_url, key }
+        };
+        Ok(ImportConfig {
+            input,
+            target,
+            state: args.state.clone(),
+            source: args.source.clone(),
+            batch_size: args.batch_size,
+            pace: Pace {
+                rate: args.rate,
+                window: Duration::from_secs_f64(args.rate_window),
+            },
+            concurrency: args.concurrency,
+            timeout: Duration::from_secs_f64(args.timeout),
+            policy: RetryPolicy {
+                max_attempts: args.max_attempts,
+                ..RetryPolicy::default()
+            },
+            restart: args.restart,
+            quiet,
+        })
+    }
+}
+
+/// Checks the API URL: `https://`, or `http://` to a loopback host, or `http://` anywhere
+/// with `allow_insecure`. Returns it without a trailing slash.
+pub fn check_url(url: &str, allow_insecure: bool) -> Result<String> {
+    let parsed =
+        reqwest::Url::parse(url).with_context(|| format!("`--api-url {url}` is not a URL"))?;
+    match parsed.scheme() {
+        "https" => {}
+        "http" => {
+            let loopback = match parsed.host() {
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+                Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+                None => false,
+            };
+            if !loopback && !allow_insecure {
+                bail!(
+                    "`--api-url {url}` is plain http:// to a host other than this machine: the API key would cross the network unencrypted. Use https://, or pass --allow-insecure-http if you really mean it"
+                );
+            }
+        }
+        other => bail!("`--api-url {url}`: unsupported scheme `{other}` (use https://)"),
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        bail!(
+            "`--api-url` must not carry credentials; the key goes in NATURALEAD_API_KEY or --api-key-file"
+        );
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+/// Reads the key from `file` or the `NATURALEAD_API_KEY` environment variable, and checks
+/// its shape (`nl_live_` or `nl_test_` and 64 hex digits). Never puts it in a message.
+pub fn read_key(file: Option<&Path>) -> Result<ApiKey> {
+    let (key, origin) = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the API key file `{}`", path.display()))?;
+            (text, format!("the key in `{}`", path.display()))
+        }
+        None => match std::env::var("NATURALEAD_API_KEY") {
+            Ok(key) => (key, "NATURALEAD_API_KEY".to_owned()),
+            Err(_) => bail!(
+                "no API key: set NATURALEAD_API_KEY or pass --api-key-file FILE (or rehearse with --sandbox)"
+            ),
+        },
+    };
+    let key = ApiKey::new(&key);
+    if !is_key_shaped(key.expose()) {
+        bail!(
+            "{origin} does not look like a Naturalead API key (nl_live_ or nl_test_ followed by 64 hex digits)"
+        );
+    }
+    Ok(key)
+}
+
+fn is_key_shaped(key: &str) -> bool {
+    let rest = key
+        .strip_prefix("nl_live_")
+        .or_else(|| key.strip_prefix("nl_test_"));
+    rest.is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_must_be_https_unless_loopback() {
+        assert_eq!(
+            check_url("https://api.naturalead.ai/api/", false).unwrap(),
+            "https://api.naturalead.ai/api"
+        );
+        for ok in [
+            "http://127.0.0.1:8787/api",
+            "http://localhost:8787/api",
+            "http://[::1]:8787/api",
+            "http://127.1.2.3/api",
+        ] {
+            assert!(check_url(ok, false).is_ok(), "{ok}");
+        }
+        let err = check_url("http://api.example.com/api", false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--allow-insecure-http"), "{err}");
+        assert!(check_url("http://api.example.com/api", true).is_ok());
+        assert!(check_url("ftp://x/api", true).is_err());
+        assert!(check_url("not a url", false).is_err());
+        assert!(check_url("https://user:pw@x/api", false).is_err());
+    }
+
+    #[test]
+    fn key_shape() {
+        let hex = "0123456789abcdef".repeat(4);
+        assert!(is_key_shaped(&format!("nl_live_{hex}")));
+        assert!(is_key_shaped(&format!("nl_test_{hex}")));
+        assert!(!is_key_shaped(&format!("nl_prod_{hex}")));
+        assert!(!is_key_shaped(&format!("nl_test_{}", &hex[1..])));
+        assert!(!is_key_shaped(&format!("nl_test_{}z", &hex[1..])));
     }
 }

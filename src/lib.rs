@@ -10,16 +10,24 @@
 //!   duplicate check.
 //! - [`report`]: `rejected.csv`, per-class counts, the stderr table.
 //! - [`check`]: the `check` command, wiring the stages.
+//! - [`import`]: the `import` command: batches, [`upload`] (paced by [`pacing`], retried by
+//!   [`retry`]), [`checkpoint`] (the SQLite state file), resume; [`status`] reads the state.
 //! - [`fsutil`] and [`exit`]: owner-only files, exit codes.
 
 pub mod check;
+pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod exit;
 pub mod fsutil;
+pub mod import;
 pub mod lead;
 pub mod mapping;
+pub mod pacing;
 pub mod pipeline;
 pub mod report;
+pub mod retry;
 pub mod source;
+pub mod status;
+pub mod upload;
 pub mod validate;

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use naturalead_import::cli::{Cli, Command};
-use naturalead_import::config::CheckConfig;
-use naturalead_import::{check, exit};
+use naturalead_import::config::{CheckConfig, ImportConfig};
+use naturalead_import::{check, exit, import, status};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -31,6 +31,11 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
+        Command::Import(args) => {
+            let cfg = ImportConfig::from_args(&args, cli.quiet)?;
+            import::run(&cfg, &mut io::stdout().lock(), &mut io::stderr().lock())
+        }
+        Command::Status(args) => status::run(&args.state, args.json, &mut io::stdout().lock()),
         Command::Check(args) => {
             let cfg = CheckConfig::from_args(&args, cli.quiet)?;
             check::run(&cfg, &mut io::stdout().lock(), &mut io::stderr().lock())

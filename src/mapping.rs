@@ -171,7 +171,7 @@ impl Default for MappingFile {
 #[derive(Debug, thiserror::Error)]
 pub enum MappingError {
     /// The mapping file could not be read.
-    #[error("cannot read mapping file `{path}`: {source}")]
+    #[error("cannot read mapping file `{path}`")]
     Read {
         /// The mapping file.
         path: PathBuf,

@@ -8,12 +8,13 @@
 //! the [`DuplicateIndex`].
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 
 use crossbeam_channel::{Receiver, bounded};
 use csv::ByteRecord;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::lead::{ErrorClass, Lead, Problem};
 use crate::source::{FieldDecoder, RawRow, Source, SourceError};
@@ -32,6 +33,37 @@ pub struct CheckedRow {
     pub line: u64,
     /// The verdict.
     pub outcome: Outcome,
+    /// The identities a valid row claimed in the duplicate index (what a resumed run must
+    /// put back in the index without validating the row again).
+    pub keys: IndexKeys,
+    /// The record as read, for a valid row (a rejected row carries its decoded fields in
+    /// [`Outcome::Rejected`]); an import needs it if the API refuses the lead later.
+    pub record: Option<ByteRecord>,
+}
+
+/// The identities of a row as the [`DuplicateIndex`] holds them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IndexKeys {
+    /// The E.164 digits of the phone.
+    pub phone: Option<u64>,
+    /// The 128-bit hash of the lead_id, when the file has an ID column.
+    pub id: Option<u128>,
+}
+
+/// Rows a resumed run does not read again: every row up to `through`, and the rows in
+/// `rows` (settled after it). They are counted, never decoded or validated.
+#[derive(Debug, Clone, Default)]
+pub struct SkipPlan {
+    /// Every row up to and including this one is settled.
+    pub through: u64,
+    /// Settled rows after `through`.
+    pub rows: FxHashSet<u64>,
+}
+
+impl SkipPlan {
+    fn skips(&self, row: u64) -> bool {
+        row <= self.through || self.rows.contains(&row)
+    }
 }
 
 /// The verdict on a row.
@@ -84,11 +116,7 @@ impl DuplicateIndex {
     /// becomes the first of its identities when no earlier row claims them.
     pub fn check(&mut self, row: u64, keys: &DedupKeys, valid: bool) -> Vec<Problem> {
         let row32 = u32::try_from(row).unwrap_or(u32::MAX);
-        let id_hash = keys
-            .lead_id
-            .as_deref()
-            .filter(|_| self.track_ids)
-            .map(|id| xxhash_rust::xxh3::xxh3_128(id.as_bytes()));
+        let id_hash = self.index_keys(keys).id;
         let mut problems = Vec::new();
         if let (Some(hash), Some(id)) = (id_hash, &keys.lead_id)
             && let Some(first) = self.ids.get(&hash)
@@ -128,6 +156,34 @@ impl DuplicateIndex {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Whether lead_ids are tracked (the file has an ID column).
+    pub fn tracks_ids(&self) -> bool {
+        self.track_ids
+    }
+
+    /// Puts back the identities of a row settled by an earlier run.
+    pub fn insert(&mut self, row: u64, keys: IndexKeys) {
+        let row32 = u32::try_from(row).unwrap_or(u32::MAX);
+        if let Some(phone) = keys.phone {
+            self.phones.entry(phone).or_insert(row32);
+        }
+        if let Some(id) = keys.id.filter(|_| self.track_ids) {
+            self.ids.entry(id).or_insert(row32);
+        }
+    }
+
+    /// The identities `keys` stand for in this index.
+    fn index_keys(&self, keys: &DedupKeys) -> IndexKeys {
+        IndexKeys {
+            phone: keys.phone,
+            id: keys
+                .lead_id
+                .as_deref()
+                .filter(|_| self.track_ids)
+                .map(|id| xxhash_rust::xxh3::xxh3_128(id.as_bytes())),
+        }
+    }
 }
 
 /// The running pipeline; iterate it for rows in file order.
@@ -141,23 +197,61 @@ pub struct Pipeline {
     error: Arc<Mutex<Option<SourceError>>>,
     threads: Vec<JoinHandle<()>>,
     finished: bool,
+    progress: Arc<ReadProgress>,
+}
+
+/// What the reader thread has done so far, readable while it runs.
+#[derive(Debug, Default)]
+struct ReadProgress {
+    /// Data rows read from the file (skipped ones included).
+    rows: AtomicU64,
+    /// Rows skipped by the [`SkipPlan`].
+    skipped: AtomicU64,
+    /// Set to stop reading (Ctrl-C).
+    stop: AtomicBool,
+}
+
+/// Stops a running [`Pipeline`] from reading further; cheap to clone and send.
+#[derive(Debug, Clone)]
+pub struct StopReading(Arc<ReadProgress>);
+
+impl StopReading {
+    /// Asks the reader to stop after the current record. Rows already read are still
+    /// delivered; the iterator then ends.
+    pub fn stop(&self) {
+        self.0.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 impl Pipeline {
     /// Starts reading `source` and validating with `validator` on `workers` threads.
     pub fn start(source: Source, validator: Validator, workers: usize) -> Pipeline {
+        let index = DuplicateIndex::new(validator.has_id_column());
+        Pipeline::resume(source, validator, workers, index, SkipPlan::default())
+    }
+
+    /// Starts like [`Pipeline::start`], for a run that settled some rows before: rows in
+    /// `skip` are counted but not read again, and `index` already holds their identities.
+    pub fn resume(
+        source: Source,
+        validator: Validator,
+        workers: usize,
+        index: DuplicateIndex,
+        skip: SkipPlan,
+    ) -> Pipeline {
         let workers = workers.max(1);
         let decoder = source.decoder();
         let width = source.headers().len();
-        let track_ids = validator.has_id_column();
+        let progress = Arc::new(ReadProgress::default());
         let (chunk_tx, chunk_rx) = bounded::<(u64, Vec<RawRow>)>(workers * 2);
         let (result_tx, result_rx) = bounded::<(u64, Vec<Pre>)>(workers * 2);
         let error = Arc::new(Mutex::new(None));
         let mut threads = Vec::with_capacity(workers + 1);
 
         let reader_error = Arc::clone(&error);
+        let reader_progress = Arc::clone(&progress);
         threads.push(thread::spawn(move || {
-            read_chunks(source, &chunk_tx, &reader_error);
+            read_chunks(source, &chunk_tx, &reader_error, &skip, &reader_progress);
         }));
         let validator = Arc::new(validator);
         for _ in 0..workers {
@@ -181,12 +275,33 @@ impl Pipeline {
             parked: BTreeMap::new(),
             current: Vec::new().into_iter(),
             next_chunk: 0,
-            index: DuplicateIndex::new(track_ids),
+            index,
             decoder,
             error,
             threads,
             finished: false,
+            progress,
         }
+    }
+
+    /// A handle that stops the reading.
+    pub fn stopper(&self) -> StopReading {
+        StopReading(Arc::clone(&self.progress))
+    }
+
+    /// Data rows read from the file so far, skipped ones included.
+    pub fn rows_read(&self) -> u64 {
+        self.progress.rows.load(Ordering::Relaxed)
+    }
+
+    /// Rows skipped so far because an earlier run settled them.
+    pub fn rows_skipped(&self) -> u64 {
+        self.progress.skipped.load(Ordering::Relaxed)
+    }
+
+    /// The decoder of the file's fields.
+    pub fn decoder(&self) -> FieldDecoder {
+        self.decoder
     }
 
     /// The duplicate index, for its size.
@@ -240,8 +355,14 @@ impl Iterator for Pipeline {
         };
         let valid = pre.result.is_ok();
         let duplicates = self.index.check(pre.row, &pre.keys, valid);
+        let mut keys = IndexKeys::default();
+        let mut record = None;
         let outcome = match (pre.result, duplicates.is_empty()) {
-            (Ok(lead), true) => Outcome::Valid(lead),
+            (Ok(lead), true) => {
+                keys = self.index.index_keys(&pre.keys);
+                record = Some(pre.record);
+                Outcome::Valid(lead)
+            }
             (Ok(_), false) => Outcome::Rejected {
                 problems: duplicates,
                 original: self.decoder.decode_lossy(&pre.record),
@@ -258,6 +379,8 @@ impl Iterator for Pipeline {
             row: pre.row,
             line: pre.line,
             outcome,
+            keys,
+            record,
         }))
     }
 }
@@ -274,12 +397,22 @@ fn read_chunks(
     mut source: Source,
     tx: &crossbeam_channel::Sender<(u64, Vec<RawRow>)>,
     error: &Mutex<Option<SourceError>>,
+    skip: &SkipPlan,
+    progress: &ReadProgress,
 ) {
     let mut seq = 0;
     let mut chunk = Vec::with_capacity(CHUNK_ROWS);
     loop {
+        if progress.stop.load(Ordering::Relaxed) {
+            break;
+        }
         match source.next_row() {
             Ok(Some(row)) => {
+                progress.rows.store(row.row, Ordering::Relaxed);
+                if skip.skips(row.row) {
+                    progress.skipped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
                 chunk.push(row);
                 if chunk.len() == CHUNK_ROWS {
                     let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_ROWS));

@@ -141,7 +141,7 @@ pub struct SourceOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     /// The file could not be opened or read.
-    #[error("cannot read `{path}`: {source}")]
+    #[error("cannot read `{path}`")]
     Io {
         /// The input file.
         path: PathBuf,
@@ -377,14 +377,32 @@ impl Source {
             return Ok(None);
         }
         self.next_row += 1;
-        // The csv crate ends a CRLF record at its `\r` and counts the `\n` as part of the
-        // next record, whose start position is then one line early.
-        let line = record.position().map_or(0, |p| p.line()) + u64::from(self.crlf);
+        let line = self.start_line(&record);
         Ok(Some(RawRow {
             row: self.next_row,
             line,
             record,
         }))
+    }
+
+    /// The physical line where `record`, just read, starts.
+    ///
+    /// The csv crate stamps a record with the position where its read began: before the
+    /// blank lines it skips, and, in a CRLF file, before the `\n` of the previous line end
+    /// (a CRLF record ends at its `\r`). So the start is worked back from the line where the
+    /// read ended, less the line breaks inside quoted fields and the `\n` an LF record ends
+    /// with. (A last record with no line end after blank lines, or a record whose line end
+    /// differs from the header's, can still be off by one.)
+    fn start_line(&self, record: &ByteRecord) -> u64 {
+        let began = record.position().map_or(1, csv::Position::line) + u64::from(self.crlf);
+        let ended = self.reader.position().line();
+        let terminator = u64::from(!self.crlf);
+        if ended <= began + terminator {
+            // No blank line skipped and no line break inside the record: the common case.
+            return began;
+        }
+        let inside = record.as_slice().iter().filter(|&&b| b == b'\n').count() as u64;
+        ended.saturating_sub(inside + terminator).max(began)
     }
 
     fn csv_error(&self, err: csv::Error) -> SourceError {

@@ -1,0 +1,408 @@
+//! Pacing: when the next request may leave, so that the sync tier's sliding window is never
+//! exceeded, and how the server's `RateLimit-*` and `Retry-After` headers slow us further.
+//!
+//! Two gates, both passed before every attempt (first sends and retries alike):
+//!
+//! - a `governor` GCRA limiter with burst 1 and one cell every `(window + margin) / rate`:
+//!   consecutive requests are always at least that far apart, so no sliding window of the
+//!   server's length can ever hold more than `rate` of them, whatever the latency;
+//! - a gate fed by the answers: a `Retry-After` pauses every request until it has passed, and
+//!   when the server's count of the key's requests exceeds ours (someone else is spending the
+//!   same key's budget) we space requests to fit what remains, and wait for the reset when
+//!   nothing does.
+
+use std::collections::VecDeque;
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::time::Instant;
+
+/// What the server said about its budget in one answer's headers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RateHeaders {
+    /// Requests allowed per window.
+    pub limit: Option<u32>,
+    /// Requests left in the current window.
+    pub remaining: Option<u32>,
+    /// Time until the window frees budget again.
+    pub reset: Option<Duration>,
+}
+
+impl RateHeaders {
+    /// Reads the IETF draft-6 separate headers (`RateLimit-Limit`, `-Remaining`, `-Reset`)
+    /// or, when those are absent, the draft-7 combined `RateLimit: limit=50, remaining=12,
+    /// reset=7`. `header` looks a header up by lower-case name.
+    pub fn parse<'a>(header: impl Fn(&str) -> Option<&'a str>) -> RateHeaders {
+        let num = |v: Option<&str>| v.and_then(|v| v.trim().parse::<u64>().ok());
+        let mut parsed = RateHeaders {
+            limit: num(header("ratelimit-limit")).and_then(|n| u32::try_from(n).ok()),
+            remaining: num(header("ratelimit-remaining")).and_then(|n| u32::try_from(n).ok()),
+            reset: num(header("ratelimit-reset")).map(Duration::from_secs),
+        };
+        if let Some(combined) = header("ratelimit") {
+            for item in combined.split([',', ';']) {
+                let Some((key, value)) = item.split_once('=') else {
+                    continue;
+                };
+                let value = num(Some(value.trim().trim_matches('"')));
+                match key.trim().to_ascii_lowercase().as_str() {
+                    "limit" | "l" => {
+                        parsed.limit = parsed.limit.or(value.and_then(|n| u32::try_from(n).ok()))
+                    }
+                    "remaining" | "r" => {
+                        parsed.remaining = parsed
+                            .remaining
+                            .or(value.and_then(|n| u32::try_from(n).ok()))
+                    }
+                    "reset" | "t" => parsed.reset = parsed.reset.or(value.map(Duration::from_secs)),
+                    _ => {}
+                }
+            }
+        }
+        parsed
+    }
+}
+
+/// The pace the limiter keeps: `rate` requests per `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pace {
+    /// Requests per window.
+    pub rate: u32,
+    /// The server's window length.
+    pub window: Duration,
+}
+
+impl Pace {
+    /// The safety margin added to the window: half a percent plus 20 ms, for the distance
+    /// between when we send and when the server counts (network and scheduling jitter).
+    pub fn margin(&self) -> Duration {
+        self.window / 200 + Duration::from_millis(20)
+    }
+
+    /// The time between two requests.
+    pub fn period(&self) -> Duration {
+        (self.window + self.margin()) / self.rate.max(1)
+    }
+}
+
+/// Counters of what the pacer did, for the summary.
+#[derive(Debug, Default)]
+pub struct PaceStats {
+    /// Requests that passed the gates.
+    pub sent: AtomicU64,
+    /// Pauses ordered by `Retry-After` or an exhausted shared budget.
+    pub pauses: AtomicU64,
+    /// Answers that showed another client spending the key's budget.
+    pub shared_budget: AtomicU64,
+}
+
+/// Paces requests to one key's sync budget; shared by every upload task.
+#[derive(Debug)]
+pub struct Pacer {
+    pace: Pace,
+    limiter: DefaultDirectRateLimiter,
+    gate: Mutex<Gate>,
+    /// What happened, for the summary.
+    pub stats: PaceStats,
+}
+
+#[derive(Debug, Default)]
+struct Gate {
+    /// No request leaves before this (a `Retry-After`, or a shared budget exhausted).
+    not_before: Option<Instant>,
+    /// Extra spacing while another client shares the key, and until when it holds.
+    spacing: Option<(Duration, Instant)>,
+    /// When the last request left.
+    last_sent: Option<Instant>,
+    /// Our own sends within the last window (and a little more).
+    recent: VecDeque<Instant>,
+}
+
+impl Pacer {
+    /// A pacer for `pace`.
+    pub fn new(pace: Pace) -> Pacer {
+        let period = pace.period().max(Duration::from_micros(1));
+        let quota = Quota::with_period(period)
+            .expect("period is positive")
+            .allow_burst(NonZeroU32::MIN);
+        Pacer {
+            pace,
+            limiter: RateLimiter::direct(quota),
+            gate: Mutex::new(Gate::default()),
+            stats: PaceStats::default(),
+        }
+    }
+
+    /// The pace kept.
+    pub fn pace(&self) -> Pace {
+        self.pace
+    }
+
+    /// Waits until a request may leave, and counts it as sent.
+    pub async fn acquire(&self) {
+        loop {
+            if let Some(wait) = self.gate_wait(Instant::now()) {
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            self.limiter.until_ready().await;
+            // A pause may have been ordered while we waited for the limiter.
+            let now = Instant::now();
+            let mut gate = self.gate.lock().expect("pacer lock");
+            if gate_wait(&gate, now).is_some() {
+                continue;
+            }
+            gate.last_sent = Some(now);
+            gate.recent.push_back(now);
+            let horizon = self.pace.window + self.pace.margin();
+            while gate
+                .recent
+                .front()
+                .is_some_and(|t| now.duration_since(*t) > horizon)
+            {
+                gate.recent.pop_front();
+            }
+            self.stats.sent.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    }
+
+    fn gate_wait(&self, now: Instant) -> Option<Duration> {
+        gate_wait(&self.gate.lock().expect("pacer lock"), now)
+    }
+
+    /// Pauses every request for `wait` (a `Retry-After`).
+    pub fn pause(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut gate = self.gate.lock().expect("pacer lock");
+        if gate.not_before.is_none_or(|t| t < until) {
+            gate.not_before = Some(until);
+            self.stats.pauses.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Takes the server's view of the budget into account.
+    pub fn observe(&self, headers: &RateHeaders) {
+        let now = Instant::now();
+        let mut gate = self.gate.lock().expect("pacer lock");
+        let ours = gate
+            .recent
+            .iter()
+            .filter(|t| now.duration_since(**t) <= self.pace.window)
+            .count() as u32;
+        let Some(advice) = shared_budget_advice(headers, ours, self.pace) else {
+            return;
+        };
+        self.stats.shared_budget.fetch_add(1, Ordering::Relaxed);
+        gate.spacing = Some((advice.spacing, now + self.pace.window));
+        if let Some(wait) = advice.wait {
+            let until = now + wait;
+            if gate.not_before.is_none_or(|t| t < until) {
+                gate.not_before = Some(until);
+                self.stats.pauses.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+fn gate_wait(gate: &Gate, now: Instant) -> Option<Duration> {
+    let mut until = gate.not_before.filter(|t| *t > now);
+    if let (Some((spacing, valid_until)), Some(last)) = (gate.spacing, gate.last_sent)
+        && valid_until > now
+    {
+        let next = last + spacing;
+        if next > now && until.is_none_or(|u| u < next) {
+            until = Some(next);
+        }
+    }
+    until.map(|t| t - now)
+}
+
+/// How to slow down when another client spends the same key's budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharedAdvice {
+    /// Minimum time between our requests while the sharing lasts.
+    pub spacing: Duration,
+    /// Wait this long before any request (the budget is gone until the reset).
+    pub wait: Option<Duration>,
+}
+
+/// Compares the server's count of the key's requests in its window with `ours` (our sends
+/// in the last window). When others account for more than a little of it, returns the
+/// spacing that fits our requests into the budget left to us, and a wait when none is left.
+/// `None` when the budget is ours alone (the limiter alone paces us then).
+pub fn shared_budget_advice(headers: &RateHeaders, ours: u32, pace: Pace) -> Option<SharedAdvice> {
+    let (limit, remaining) = (headers.limit?, headers.remaining?);
+    let used = limit.saturating_sub(remaining);
+    // Requests of ours the server has not counted yet (in flight) make `ours` larger, and
+    // requests it still counts that left our window a moment ago make it smaller: allow for
+    // both before blaming someone else.
+    let tolerance = 2 + limit / 20;
+    let others = used.saturating_sub(ours);
+    if others <= tolerance {
+        return None;
+    }
+    let ours_allowed = limit.saturating_sub(others).max(1);
+    let spacing = (pace.window + pace.margin()) / ours_allowed;
+    let wait = (remaining == 0).then(|| {
+        headers
+            .reset
+            .unwrap_or(pace.window)
+            .max(Duration::from_millis(100))
+    });
+    Some(SharedAdvice { spacing, wait })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<&'a str> {
+        move |name| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+    }
+
+    #[test]
+    fn parses_draft6_separate_headers() {
+        let h = RateHeaders::parse(headers(&[
+            ("ratelimit-limit", "50"),
+            ("ratelimit-remaining", "12"),
+            ("ratelimit-reset", "7"),
+        ]));
+        assert_eq!(
+            h,
+            RateHeaders {
+                limit: Some(50),
+                remaining: Some(12),
+                reset: Some(Duration::from_secs(7))
+            }
+        );
+    }
+
+    #[test]
+    fn parses_draft7_combined_header() {
+        let cases = [
+            ("limit=50, remaining=12, reset=7", (50, 12, 7)),
+            ("limit=50,remaining=0,reset=60", (50, 0, 60)),
+            ("remaining=3; limit=10; reset=1", (10, 3, 1)),
+            // The later draft's short keys.
+            ("\"default\";r=4;t=9;l=20", (20, 4, 9)),
+        ];
+        for (value, (limit, remaining, reset)) in cases {
+            let h = RateHeaders::parse(headers(&[("ratelimit", value)]));
+            assert_eq!(h.limit, Some(limit), "{value}");
+            assert_eq!(h.remaining, Some(remaining), "{value}");
+            assert_eq!(h.reset, Some(Duration::from_secs(reset)), "{value}");
+        }
+    }
+
+    #[test]
+    fn missing_or_garbled_headers_are_absent() {
+        assert_eq!(RateHeaders::parse(headers(&[])), RateHeaders::default());
+        let h = RateHeaders::parse(headers(&[
+            ("ratelimit-limit", "many"),
+            ("ratelimit-remaining", "-1"),
+            ("ratelimit", "nonsense"),
+        ]));
+        assert_eq!(h, RateHeaders::default());
+    }
+
+    #[test]
+    fn period_leaves_a_margin_so_a_window_never_holds_more_than_rate() {
+        let pace = Pace {
+            rate: 50,
+            window: Duration::from_secs(60),
+        };
+        assert_eq!(pace.margin(), Duration::from_millis(320));
+        assert!(pace.period() * 50 > pace.window);
+        // ...while wasting less than one percent of the quota.
+        assert!(pace.period() * 50 < pace.window.mul_f64(1.01));
+        let scaled = Pace {
+            rate: 20,
+            window: Duration::from_secs(2),
+        };
+        assert!(scaled.period() * 20 > scaled.window);
+        assert!(scaled.period() * 20 < scaled.window.mul_f64(1.02));
+    }
+
+    #[test]
+    fn our_own_use_of_the_budget_does_not_slow_us() {
+        let pace = Pace {
+            rate: 50,
+            window: Duration::from_secs(60),
+        };
+        let h = RateHeaders {
+            limit: Some(50),
+            remaining: Some(0),
+            reset: Some(Duration::from_secs(1)),
+        };
+        assert_eq!(shared_budget_advice(&h, 50, pace), None);
+        // A few more counted than we sent is window-edge noise.
+        assert_eq!(shared_budget_advice(&h, 46, pace), None);
+        assert_eq!(shared_budget_advice(&RateHeaders::default(), 0, pace), None);
+    }
+
+    #[test]
+    fn another_client_on_the_key_slows_us_to_what_is_left() {
+        let pace = Pace {
+            rate: 50,
+            window: Duration::from_secs(60),
+        };
+        // The server counts 30 requests; 5 were ours: 25 are someone else's.
+        let h = RateHeaders {
+            limit: Some(50),
+            remaining: Some(20),
+            reset: Some(Duration::from_secs(4)),
+        };
+        let advice = shared_budget_advice(&h, 5, pace).expect("sharing detected");
+        assert_eq!(advice.spacing, (pace.window + pace.margin()) / 25);
+        assert_eq!(advice.wait, None);
+        // Nothing left: wait for the reset.
+        let h = RateHeaders {
+            remaining: Some(0),
+            ..h
+        };
+        let advice = shared_budget_advice(&h, 10, pace).expect("sharing detected");
+        assert_eq!(advice.wait, Some(Duration::from_secs(4)));
+    }
+
+    #[tokio::test]
+    async fn a_pause_holds_every_request_back() {
+        let pacer = Pacer::new(Pace {
+            rate: 1000,
+            window: Duration::from_secs(1),
+        });
+        pacer.acquire().await;
+        pacer.pause(Duration::from_millis(150));
+        let start = Instant::now();
+        pacer.acquire().await;
+        assert!(start.elapsed() >= Duration::from_millis(140));
+        assert_eq!(pacer.stats.sent.load(Ordering::Relaxed), 2);
+        assert_eq!(pacer.stats.pauses.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn requests_are_spaced_by_the_period() {
+        let pace = Pace {
+            rate: 10,
+            window: Duration::from_millis(500),
+        };
+        let pacer = Pacer::new(pace);
+        let start = Instant::now();
+        for _ in 0..4 {
+            pacer.acquire().await;
+        }
+        // The first leaves at once, the next three one period apart each.
+        let elapsed = start.elapsed();
+        assert!(
+            elapsed >= pace.period() * 3 - Duration::from_millis(5),
+            "{elapsed:?}"
+        );
+        assert!(
+            elapsed < pace.period() * 3 + Duration::from_millis(100),
+            "{elapsed:?}"
+        );
+    }
+}

@@ -1,0 +1,612 @@
+//! Upload: one batch to `POST /leads/sync` and what became of each of its leads, with the
+//! pacing, the retries, the tolerant reading of the answer and the splitting of a batch the
+//! server refused as a whole.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde_json::Value;
+
+use crate::lead::ErrorClass;
+use crate::pacing::{Pacer, RateHeaders};
+use crate::retry::{RetryPolicy, StatusAction, classify_status, parse_retry_after};
+
+/// An API key; its `Debug` and `Display` never show it.
+#[derive(Clone)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// Wraps a key read from the environment or a file (surrounding whitespace removed).
+    pub fn new(key: &str) -> ApiKey {
+        ApiKey(key.trim().to_owned())
+    }
+
+    /// The key itself, for the request header only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+impl fmt::Display for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// One lead of a batch: its row, its `lead_id` and its JSON payload, serialised once.
+#[derive(Debug, Clone)]
+pub struct BatchLead {
+    /// 1-based data row.
+    pub row: u64,
+    /// The lead's `lead_id`, to match per-lead errors that carry no index.
+    pub lead_id: String,
+    /// The lead as JSON, exactly as sent.
+    pub json: String,
+}
+
+/// What became of one lead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// The API created or updated it.
+    Accepted,
+    /// The API refused it (`rejected_by_api` or `duplicate_in_account`) with this message.
+    Rejected(ErrorClass, String),
+    /// Its batch ran out of retries; the row stays resumable.
+    GaveUp(String),
+}
+
+/// Why a batch stopped without an outcome for its leads (they stay pending).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// 401 or 403: the key cannot sync; the whole run stops.
+    Auth {
+        /// The HTTP status.
+        status: u16,
+        /// The API's message.
+        message: String,
+    },
+    /// 404: the URL does not lead to the sync endpoint; the whole run stops.
+    NotFound(String),
+    /// The run was interrupted before the batch could be (re)sent.
+    Interrupted,
+}
+
+/// Counters across every batch, for the summary and the progress line.
+#[derive(Debug, Default)]
+pub struct UploadStats {
+    /// Requests sent (every attempt).
+    pub requests: AtomicU64,
+    /// Attempts after the first, of a batch or a split half.
+    pub retries: AtomicU64,
+    /// 429 answers.
+    pub throttled: AtomicU64,
+    /// Batches split in halves after a whole-request refusal.
+    pub splits: AtomicU64,
+    /// Answers that did not account for every lead (sent again).
+    pub unknown_outcomes: AtomicU64,
+    /// Transport errors (connection refused or dropped, timeouts).
+    pub transport_errors: AtomicU64,
+}
+
+/// Sends batches; shared by every upload task.
+#[derive(Debug)]
+pub struct Uploader {
+    client: reqwest::Client,
+    url: String,
+    key: ApiKey,
+    source: Option<String>,
+    pacer: Arc<Pacer>,
+    policy: RetryPolicy,
+    interrupted: Arc<AtomicBool>,
+    /// What happened so far.
+    pub stats: UploadStats,
+}
+
+/// Settings of an [`Uploader`].
+#[derive(Debug, Clone)]
+pub struct UploadSettings {
+    /// The API's base URL (`…/api`); `/leads/sync` is appended.
+    pub base_url: String,
+    /// The key.
+    pub key: ApiKey,
+    /// `source` sent with every batch, if any.
+    pub source: Option<String>,
+    /// Time limit of one request, answer included.
+    pub timeout: Duration,
+    /// Retries.
+    pub policy: RetryPolicy,
+    /// Requests in flight at most (sizes the connection pool).
+    pub concurrency: usize,
+}
+
+impl Uploader {
+    /// An uploader; `interrupted` is set on Ctrl-C (batches then stop instead of retrying).
+    pub fn new(
+        settings: UploadSettings,
+        pacer: Arc<Pacer>,
+        interrupted: Arc<AtomicBool>,
+    ) -> reqwest::Result<Uploader> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("nl-import/", env!("CARGO_PKG_VERSION")))
+            .timeout(settings.timeout)
+            .connect_timeout(Duration::from_secs(10).min(settings.timeout))
+            .pool_max_idle_per_host(settings.concurrency)
+            .no_proxy()
+            .build()?;
+        Ok(Uploader {
+            client,
+            url: format!("{}/leads/sync", settings.base_url.trim_end_matches('/')),
+            key: settings.key,
+            source: settings.source,
+            pacer,
+            policy: settings.policy,
+            interrupted,
+            stats: UploadStats::default(),
+        })
+    }
+
+    /// The pacer.
+    pub fn pacer(&self) -> &Pacer {
+        &self.pacer
+    }
+
+    /// Sends `leads` until every one of them is settled (accepted, refused, or given up
+    /// after the retries), splitting the batch if the server refuses it as a whole.
+    /// `seed` makes the retry jitter reproducible.
+    /// Also returns the number of requests spent.
+    pub async fn send(&self, leads: &[BatchLead], seed: u64) -> (Result<Vec<Settled>, Stop>, u64) {
+        let mut state = SendState {
+            rng: StdRng::seed_from_u64(seed),
+            requests: 0,
+        };
+        let result = self.send_part(leads, &mut state).await;
+        (result, state.requests)
+    }
+
+    fn send_part<'a>(
+        &'a self,
+        leads: &'a [BatchLead],
+        state: &'a mut SendState,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Vec<Settled>, Stop>> + Send + 'a>> {
+        Box::pin(async move {
+            let body = self.body(leads);
+            let ids: Vec<&str> = leads.iter().map(|l| l.lead_id.as_str()).collect();
+            let mut attempts = 0u32;
+            loop {
+                if self.interrupted.load(Ordering::Relaxed) {
+                    return Err(Stop::Interrupted);
+                }
+                self.pacer.acquire().await;
+                attempts += 1;
+                state.requests += 1;
+                self.stats.requests.fetch_add(1, Ordering::Relaxed);
+                if attempts > 1 {
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                }
+                let (problem, retry_after) = match self.attempt(&body).await {
+                    Err(e) => {
+                        self.stats.transport_errors.fetch_add(1, Ordering::Relaxed);
+                        (transport_message(&e), None)
+                    }
+                    Ok(answer) => {
+                        self.pacer.observe(&answer.rate);
+                        match classify_status(answer.status) {
+                            StatusAction::Success => match interpret_sync(&answer.body, &ids) {
+                                Ok(settled) => return Ok(settled),
+                                Err(why) => {
+                                    self.stats.unknown_outcomes.fetch_add(1, Ordering::Relaxed);
+                                    tracing::warn!(
+                                        "the answer to a batch of {} did not account for every lead ({why}); sending it again",
+                                        leads.len()
+                                    );
+                                    (format!("unclear answer: {why}"), None)
+                                }
+                            },
+                            StatusAction::Retry => {
+                                if answer.status == 429 {
+                                    self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                                    if let Some(wait) = answer.retry_after {
+                                        self.pacer.pause(wait);
+                                    }
+                                }
+                                (
+                                    format!(
+                                        "HTTP {}: {}",
+                                        answer.status,
+                                        error_message(&answer.body)
+                                    ),
+                                    answer.retry_after,
+                                )
+                            }
+                            StatusAction::StopAuth => {
+                                return Err(Stop::Auth {
+                                    status: answer.status,
+                                    message: error_message(&answer.body),
+                                });
+                            }
+                            StatusAction::StopNotFound => {
+                                return Err(Stop::NotFound(error_message(&answer.body)));
+                            }
+                            StatusAction::Refused | StatusAction::Fail => {
+                                let message = error_message(&answer.body);
+                                return match refusal(answer.status, &message, leads.len()) {
+                                    Refusal::Split => {
+                                        self.stats.splits.fetch_add(1, Ordering::Relaxed);
+                                        let (a, b) = leads.split_at(leads.len() / 2);
+                                        let mut settled = self.send_part(a, state).await?;
+                                        settled.extend(self.send_part(b, state).await?);
+                                        Ok(settled)
+                                    }
+                                    Refusal::Each(class) => Ok(vec![
+                                        Settled::Rejected(
+                                            class,
+                                            format!("HTTP {}: {message}", answer.status)
+                                        );
+                                        leads.len()
+                                    ]),
+                                };
+                            }
+                        }
+                    }
+                };
+                if !self.policy.may_retry(attempts) {
+                    return Ok(vec![
+                        Settled::GaveUp(format!(
+                            "gave up after {attempts} attempts; last: {problem}"
+                        ));
+                        leads.len()
+                    ]);
+                }
+                if self.interrupted.load(Ordering::Relaxed) {
+                    return Err(Stop::Interrupted);
+                }
+                let wait = self.policy.delay(attempts, retry_after, &mut state.rng);
+                tracing::info!(
+                    "batch of {} (rows {}…): {problem}; attempt {} in {:.1}s",
+                    leads.len(),
+                    leads.first().map_or(0, |l| l.row),
+                    attempts + 1,
+                    wait.as_secs_f64()
+                );
+                tokio::time::sleep(wait).await;
+            }
+        })
+    }
+
+    fn body(&self, leads: &[BatchLead]) -> String {
+        let size: usize = leads.iter().map(|l| l.json.len() + 1).sum();
+        let mut body = String::with_capacity(size + 64);
+        body.push('{');
+        if let Some(source) = &self.source {
+            body.push_str("\"source\":");
+            body.push_str(&Value::String(source.clone()).to_string());
+            body.push(',');
+        }
+        body.push_str("\"leads\":[");
+        for (i, lead) in leads.iter().enumerate() {
+            if i > 0 {
+                body.push(',');
+            }
+            body.push_str(&lead.json);
+        }
+        body.push_str("]}");
+        body
+    }
+
+    async fn attempt(&self, body: &str) -> reqwest::Result<Answer> {
+        let response = self
+            .client
+            .post(&self.url)
+            .header("X-API-Key", self.key.expose())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_owned())
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        let headers = response.headers();
+        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let rate = RateHeaders::parse(|name| text(name));
+        let retry_after = text("retry-after").and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let body = response.text().await?;
+        Ok(Answer {
+            status,
+            rate,
+            retry_after,
+            body,
+        })
+    }
+}
+
+/// Per-batch state across its attempts and split halves.
+struct SendState {
+    rng: StdRng,
+    requests: u64,
+}
+
+struct Answer {
+    status: u16,
+    rate: RateHeaders,
+    retry_after: Option<Duration>,
+    body: String,
+}
+
+/// A transport error in words, without the URL's query or anything secret.
+fn transport_message(err: &reqwest::Error) -> String {
+    let kind = if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "could not connect"
+    } else if err.is_body() || err.is_decode() {
+        "the answer was cut off"
+    } else {
+        "connection error"
+    };
+    let mut source = std::error::Error::source(err);
+    let mut detail = String::new();
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    if detail.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind} ({detail})")
+    }
+}
+
+/// The message of an error body (`{"error": ...}` or `{"message": ...}`), or the body itself
+/// cut short.
+pub fn error_message(body: &str) -> String {
+    if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(body) {
+        for key in ["error", "message", "detail", "msg"] {
+            if let Some(Value::String(s)) = map.get(key) {
+                return s.clone();
+            }
+        }
+    }
+    let body = body.trim();
+    if body.is_empty() {
+        return "(empty body)".to_owned();
+    }
+    body.chars().take(200).collect()
+}
+
+/// What to do with a batch refused as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Split it in halves: some lead in it is the reason.
+    Split,
+    /// Settle each lead as refused with this class.
+    Each(ErrorClass),
+}
+
+/// Decides about a whole-request refusal (409, 400, 413 and other 4xx) of a batch of `n`.
+/// A 409 or a 400 that names a lead-level rule is split down to the offending leads; a
+/// single lead takes the refusal as its own. A 400 about the request's shape (our fault,
+/// not the leads') and other statuses refuse every lead.
+pub fn refusal(status: u16, message: &str, n: usize) -> Refusal {
+    let lower = message.to_ascii_lowercase();
+    let about_request = lower.starts_with("leads ")
+        || lower.starts_with("source ")
+        || lower.starts_with("request body")
+        || lower.contains("maximum 100")
+        || lower.contains("invalid json");
+    let splittable = match status {
+        409 | 413 => true,
+        400 | 422 => !about_request,
+        _ => false,
+    };
+    if splittable && n > 1 {
+        return Refusal::Split;
+    }
+    if status == 409 || is_phone_conflict(&lower) {
+        Refusal::Each(ErrorClass::DuplicateInAccount)
+    } else {
+        Refusal::Each(ErrorClass::RejectedByApi)
+    }
+}
+
+fn is_phone_conflict(lower_message: &str) -> bool {
+    lower_message.contains("already exists")
+}
+
+/// Reads a 2xx sync answer for leads `ids` (in the order sent), tolerantly: counts may be
+/// absent; an `errors` entry may carry `error` or `message`, an `index` or only a `lead_id`.
+/// Every lead not named in `errors` is accepted, but only if the answer accounts for every
+/// lead; otherwise `Err` says why and the batch must be sent again.
+pub fn interpret_sync(body: &str, ids: &[&str]) -> Result<Vec<Settled>, String> {
+    let value: Value =
+        serde_json::from_str(body).map_err(|e| format!("the body is not JSON ({e})"))?;
+    let Value::Object(map) = value else {
+        return Err("the body is not a JSON object".to_owned());
+    };
+    let mut settled = vec![Settled::Accepted; ids.len()];
+    let mut failed = 0u64;
+    match map.get("errors") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(errors)) => {
+            for entry in errors {
+                let position = match entry.get("index").and_then(Value::as_u64) {
+                    Some(i) if (i as usize) < ids.len() => {
+                        let i = i as usize;
+                        // An index that contradicts the entry's lead_id cannot be trusted.
+                        match entry.get("lead_id").and_then(Value::as_str) {
+                            Some(id) if id != ids[i] => {
+                                return Err(format!(
+                                    "errors entry index {i} names lead_id `{id}`, which was sent at another position"
+                                ));
+                            }
+                            _ => i,
+                        }
+                    }
+                    Some(i) => return Err(format!("errors entry index {i} is out of range")),
+                    None => {
+                        let Some(id) = entry.get("lead_id").and_then(Value::as_str) else {
+                            return Err("an errors entry names no lead".to_owned());
+                        };
+                        ids.iter()
+                            .position(|x| *x == id)
+                            .ok_or_else(|| format!("errors entry names unknown lead_id `{id}`"))?
+                    }
+                };
+                let message = ["error", "message", "detail", "msg"]
+                    .iter()
+                    .find_map(|k| entry.get(*k).and_then(Value::as_str))
+                    .unwrap_or("the API refused this lead")
+                    .to_owned();
+                let class = if is_phone_conflict(&message.to_ascii_lowercase()) {
+                    ErrorClass::DuplicateInAccount
+                } else {
+                    ErrorClass::RejectedByApi
+                };
+                if settled[position] == Settled::Accepted {
+                    failed += 1;
+                }
+                settled[position] = Settled::Rejected(class, message);
+            }
+        }
+        Some(_) => return Err("`errors` is not an array".to_owned()),
+    }
+    let count = |key: &str| map.get(key).and_then(Value::as_u64);
+    let n = ids.len() as u64;
+    if let Some(f) = count("failed")
+        && f != failed
+    {
+        return Err(format!(
+            "`failed` says {f} but `errors` names {failed} leads"
+        ));
+    }
+    match (count("created"), count("updated")) {
+        (Some(c), Some(u)) if c + u + failed != n => Err(format!(
+            "created {c} + updated {u} + failed {failed} is not the {n} leads sent"
+        )),
+        (Some(c), None) | (None, Some(c)) if c + failed > n => Err(format!(
+            "the counts ({c} + {failed} failed) exceed the {n} leads sent"
+        )),
+        _ => match count("total") {
+            Some(t) if t != n => Err(format!("`total` says {t} but {n} leads were sent")),
+            _ => Ok(settled),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IDS: [&str; 3] = ["a", "b", "c"];
+
+    #[test]
+    fn a_clean_answer_accepts_every_lead() {
+        let body = r#"{"created":2,"updated":1,"failed":0,"errors":[]}"#;
+        assert_eq!(
+            interpret_sync(body, &IDS).unwrap(),
+            vec![Settled::Accepted; 3]
+        );
+        // Counts are optional.
+        assert_eq!(
+            interpret_sync("{}", &IDS).unwrap(),
+            vec![Settled::Accepted; 3]
+        );
+    }
+
+    #[test]
+    fn per_lead_errors_by_index_or_lead_id_with_error_or_message() {
+        let body = r#"{"created":1,"updated":0,"failed":2,"errors":[
+            {"index":1,"lead_id":"b","error":"A lead with this phone number already exists"},
+            {"lead_id":"c","message":"Invalid status. Must be one of: new, contacted, qualified, disqualified","code":"x"}]}"#;
+        let settled = interpret_sync(body, &IDS).unwrap();
+        assert_eq!(settled[0], Settled::Accepted);
+        assert_eq!(
+            settled[1],
+            Settled::Rejected(
+                ErrorClass::DuplicateInAccount,
+                "A lead with this phone number already exists".into()
+            )
+        );
+        assert!(
+            matches!(&settled[2], Settled::Rejected(ErrorClass::RejectedByApi, m) if m.starts_with("Invalid status"))
+        );
+    }
+
+    #[test]
+    fn an_answer_that_does_not_account_for_every_lead_is_unknown() {
+        let cases = [
+            // Truncated or not JSON at all.
+            r#"{"created":3,"upd"#,
+            "",
+            "<html>oops</html>",
+            r#"[1,2,3]"#,
+            // Counts that do not add up to the leads sent.
+            r#"{"created":1,"updated":0,"failed":0,"errors":[]}"#,
+            r#"{"created":2,"updated":0,"failed":1,"errors":[]}"#,
+            r#"{"total":5}"#,
+            // Errors that name nothing we sent.
+            r#"{"errors":[{"lead_id":"zzz","error":"no"}]}"#,
+            r#"{"errors":[{"index":7,"error":"no"}]}"#,
+            r#"{"errors":[{"error":"no"}]}"#,
+            r#"{"errors":[{"index":0,"lead_id":"b","error":"no"}]}"#,
+            r#"{"errors":"everything failed"}"#,
+        ];
+        for body in cases {
+            assert!(interpret_sync(body, &IDS).is_err(), "{body}");
+        }
+    }
+
+    #[test]
+    fn whole_request_refusals_split_down_to_the_lead() {
+        let conflict = "A lead with this phone number already exists";
+        assert_eq!(refusal(409, conflict, 100), Refusal::Split);
+        assert_eq!(
+            refusal(409, conflict, 1),
+            Refusal::Each(ErrorClass::DuplicateInAccount)
+        );
+        assert_eq!(refusal(400, "Phone is required", 2), Refusal::Split);
+        assert_eq!(
+            refusal(400, "Phone is required", 1),
+            Refusal::Each(ErrorClass::RejectedByApi)
+        );
+        assert_eq!(
+            refusal(400, conflict, 1),
+            Refusal::Each(ErrorClass::DuplicateInAccount)
+        );
+        // About the request, not a lead: splitting cannot help.
+        assert_eq!(
+            refusal(400, "Maximum 100 leads per request", 100),
+            Refusal::Each(ErrorClass::RejectedByApi)
+        );
+        assert_eq!(refusal(413, "too large", 100), Refusal::Split);
+        assert_eq!(
+            refusal(418, "teapot", 100),
+            Refusal::Each(ErrorClass::RejectedByApi)
+        );
+    }
+
+    #[test]
+    fn error_messages_are_read_from_the_usual_fields() {
+        assert_eq!(
+            error_message(r#"{"error":"Invalid API key"}"#),
+            "Invalid API key"
+        );
+        assert_eq!(error_message(r#"{"message":"nope","error":1}"#), "nope");
+        assert_eq!(error_message(""), "(empty body)");
+        assert_eq!(error_message("Bad Gateway"), "Bad Gateway");
+    }
+
+    #[test]
+    fn the_key_never_prints() {
+        let key = ApiKey::new(" nl_test_secret \n");
+        assert_eq!(key.expose(), "nl_test_secret");
+        assert!(!format!("{key:?} {key}").contains("secret"));
+    }
+}
