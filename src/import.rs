@@ -528,7 +528,12 @@ impl Coordinator<'_> {
                     }
                 }
                 Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
-                    let (batch, result, attempts) = joined.context("an upload task failed")?;
+                    let (batch, result, attempts) = match joined {
+                        Ok(done) => done,
+                        // Aborted after a fatal answer: its rows stay pending.
+                        Err(e) if e.is_cancelled() => continue,
+                        Err(e) => return Err(anyhow!("an upload task failed: {e}")),
+                    };
                     match result {
                         Ok(settled) => {
                             in_flight.remove(&(batch.first_row(), batch.seq));

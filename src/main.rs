@@ -31,14 +31,15 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
+        // stderr is passed unlocked: log lines come from other threads while a command runs.
         Command::Import(args) => {
             let cfg = ImportConfig::from_args(&args, cli.quiet)?;
-            import::run(&cfg, &mut io::stdout().lock(), &mut io::stderr().lock())
+            import::run(&cfg, &mut io::stdout().lock(), &mut io::stderr())
         }
         Command::Status(args) => status::run(&args.state, args.json, &mut io::stdout().lock()),
         Command::Check(args) => {
             let cfg = CheckConfig::from_args(&args, cli.quiet)?;
-            check::run(&cfg, &mut io::stdout().lock(), &mut io::stderr().lock())
+            check::run(&cfg, &mut io::stdout().lock(), &mut io::stderr())
         }
         Command::Sandbox(args) => {
             let runtime = tokio::runtime::Runtime::new()?;
