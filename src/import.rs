@@ -137,6 +137,8 @@ pub struct SessionStats {
     pub transport_errors: u64,
     /// Pauses ordered by the server.
     pub pauses: u64,
+    /// Answers whose `RateLimit` headers showed another client spending the key's budget.
+    pub shared_budget_signals: u64,
     /// Requests allowed per window.
     pub rate: u32,
     /// The window, in seconds.
@@ -307,6 +309,7 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
     session.unknown_outcomes = outcome.unknown_outcomes;
     session.transport_errors = outcome.transport_errors;
     session.pauses = outcome.pauses;
+    session.shared_budget_signals = outcome.shared_budget_signals;
     session.quota_used = outcome.quota_used;
     session.leads_per_minute =
         outcome.leads_imported as f64 * 60.0 / elapsed.as_secs_f64().max(1e-9);
@@ -425,6 +428,7 @@ struct SessionOutcome {
     unknown_outcomes: u64,
     transport_errors: u64,
     pauses: u64,
+    shared_budget_signals: u64,
     quota_used: f64,
 }
 
@@ -658,6 +662,7 @@ impl Coordinator<'_> {
             unknown_outcomes: uploader.stats.unknown_outcomes.load(Ordering::Relaxed),
             transport_errors: uploader.stats.transport_errors.load(Ordering::Relaxed),
             pauses: pacer.stats.pauses.load(Ordering::Relaxed),
+            shared_budget_signals: pacer.stats.shared_budget.load(Ordering::Relaxed),
             quota_used: (requests as f64 / allowed).min(1.0),
         })
     }
@@ -942,7 +947,9 @@ async fn show_progress(
                 bar.set_position(read.min(line_estimate));
                 bar.set_message(message);
             }
-            None => tracing::info!(target: "progress", "{message}"),
+            None => {
+                let _ = writeln!(std::io::stderr(), "progress: {message}");
+            }
         }
     }
 }

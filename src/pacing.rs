@@ -246,7 +246,8 @@ pub fn shared_budget_advice(headers: &RateHeaders, ours: u32, pace: Pace) -> Opt
     if others <= tolerance {
         return None;
     }
-    let ours_allowed = limit.saturating_sub(others).max(1);
+    // Leave the other client its share, and one request of slack for the edges.
+    let ours_allowed = limit.saturating_sub(others + 1).max(1);
     let spacing = (pace.window + pace.margin()) / ours_allowed;
     let wait = (remaining == 0).then(|| {
         headers
@@ -358,7 +359,7 @@ mod tests {
             reset: Some(Duration::from_secs(4)),
         };
         let advice = shared_budget_advice(&h, 5, pace).expect("sharing detected");
-        assert_eq!(advice.spacing, (pace.window + pace.margin()) / 25);
+        assert_eq!(advice.spacing, (pace.window + pace.margin()) / 24);
         assert_eq!(advice.wait, None);
         // Nothing left: wait for the reset.
         let h = RateHeaders {

@@ -774,3 +774,119 @@ fn the_sandbox_demo_imports_the_sample_file() {
     assert_adds_up(&summary);
     assert!(dir.path().join(".nl-import/state.db").exists());
 }
+
+#[test]
+fn killed_after_the_server_applied_a_batch_but_before_the_answer_was_recorded() {
+    // The third request is applied, then its answer is held back: the importer is killed
+    // while the server has the leads and the state file does not know it.
+    let env = Env::start(Config {
+        faults: Faults::script([ScriptedFault::at(
+            3,
+            FaultAction::Slow {
+                delay_ms: 60_000,
+                trickle: None,
+            },
+        )]),
+        ..Config::default()
+    });
+    let csv = env.path("leads.csv");
+    write_leads(&csv, 200);
+    let mut args = fast();
+    args.extend(["--batch-size", "20", "--concurrency", "1"]);
+    let mut child = env
+        .import_cmd(&csv, &args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_leads(&env, 60, &mut child);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        env.leads().len(),
+        60,
+        "one request at a time: stuck on the third"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let out = env.import(&csv, &args);
+    assert_exit(&out, 0);
+    let stored = env.leads_by_id();
+    assert_eq!(stored.len(), 200);
+    for (n, lead) in stored.values().enumerate() {
+        let expected = if (40..60).contains(&n) { 2 } else { 1 };
+        assert_eq!(lead.write_count, expected, "crm-{n:05}");
+    }
+    let summary = env.summary();
+    assert_adds_up(&summary);
+    assert_eq!(summary["imported"], 200);
+    assert_eq!(summary["session"]["rows_skipped"], 40);
+}
+
+#[test]
+fn another_client_spending_the_same_key_slows_the_import_down() {
+    let window = Duration::from_secs(2);
+    let env = Env::start(Config {
+        window,
+        limits: Limits {
+            sync_per_key: 20,
+            ..Limits::default()
+        },
+        ..Config::default()
+    });
+    // Another client syncs with the same key, 6 times per window, for the whole import.
+    let url = format!("{}/leads/sync", env.sandbox().base_url());
+    let key = env.sandbox().test_key().to_owned();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let other = env.runtime.spawn({
+        let stop = std::sync::Arc::clone(&stop);
+        async move {
+            let client = reqwest::Client::new();
+            let mut tick = tokio::time::interval(window / 6);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                tick.tick().await;
+                let _ = client
+                    .post(&url)
+                    .header("X-API-Key", &key)
+                    .header("Content-Type", "application/json")
+                    .body(r#"{"leads":[]}"#)
+                    .send()
+                    .await;
+            }
+        }
+    });
+    std::thread::sleep(window);
+    let csv = env.path("leads.csv");
+    write_leads(&csv, 600);
+    let out = env.import(
+        &csv,
+        &["--batch-size", "10", "--rate", "20", "--rate-window", "2"],
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    env.runtime.block_on(other).unwrap();
+    assert_exit(&out, 0);
+    assert_eq!(env.leads().len(), 600);
+    let summary = env.summary();
+    assert!(
+        summary["session"]["shared_budget_signals"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "{summary:#}"
+    );
+    // Pacing to the full quota regardless would make about a quarter of all requests on
+    // the key (ours and the other client's) collide with 429s; sharing leaves room.
+    let refused = env
+        .sandbox()
+        .state()
+        .requests()
+        .iter()
+        .filter(|r| r.status == Some(429))
+        .count();
+    let throttled = summary["session"]["throttled"].as_u64().unwrap();
+    eprintln!("429s: {refused} in all, {throttled} of ours");
+    assert!(
+        refused <= 3,
+        "{refused} requests on the key got 429 ({throttled} of ours)"
+    );
+}
