@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS runs (
     fingerprint TEXT NOT NULL,
     config_hash TEXT NOT NULL,
     config TEXT NOT NULL,
+    scope TEXT NOT NULL DEFAULT '',
     status TEXT NOT NULL,
     frontier INTEGER NOT NULL DEFAULT 0,
     rows_total INTEGER,
@@ -41,6 +42,7 @@ CREATE TABLE IF NOT EXISTS runs (
     retries INTEGER NOT NULL DEFAULT 0,
     throttled INTEGER NOT NULL DEFAULT 0,
     splits INTEGER NOT NULL DEFAULT 0,
+    deleted INTEGER NOT NULL DEFAULT 0,
     sessions INTEGER NOT NULL DEFAULT 1,
     pid INTEGER,
     started_at TEXT NOT NULL,
@@ -58,8 +60,16 @@ CREATE TABLE IF NOT EXISTS batches (
     refused INTEGER NOT NULL,
     gave_up INTEGER NOT NULL,
     attempts INTEGER NOT NULL,
+    unchanged INTEGER NOT NULL DEFAULT 0,
     keys BLOB NOT NULL,
     PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leads (
+    scope TEXT NOT NULL,
+    lead_id TEXT NOT NULL,
+    hash INTEGER NOT NULL,
+    seen_run INTEGER NOT NULL,
+    PRIMARY KEY (scope, lead_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS rejections (
     run_id INTEGER NOT NULL REFERENCES runs(id),
@@ -132,6 +142,8 @@ pub struct RunInfo {
     pub config_hash: String,
     /// That configuration, as JSON text.
     pub config: String,
+    /// The delta scope: API and `--source` (whose leads `--delete-missing` may remove).
+    pub scope: String,
     /// Lifecycle state.
     pub status: RunStatus,
     /// Every row up to this one is settled.
@@ -140,6 +152,8 @@ pub struct RunInfo {
     pub rows_total: Option<u64>,
     /// Leads the API accepted.
     pub imported: u64,
+    /// Valid rows not sent because the API already holds the same payload.
+    pub unchanged: u64,
     /// Rows rejected (locally or by the API, `gave_up` included).
     pub rejected: u64,
     /// Rows that gave up after retries (part of `rejected`).
@@ -177,6 +191,8 @@ pub struct RunSpec {
     pub config_hash: String,
     /// The configuration that shapes the payloads, as JSON text (to explain a mismatch).
     pub config: String,
+    /// The delta scope (API and `--source`).
+    pub scope: String,
 }
 
 /// One settled batch, as committed.
@@ -196,6 +212,13 @@ pub struct BatchRecord {
     pub gave_up: u64,
     /// Requests spent on it.
     pub attempts: u64,
+    /// Valid rows not sent because their payload is unchanged since the API accepted it.
+    pub unchanged: u64,
+    /// `lead_id` and payload hash of each lead the API accepted (the delta state).
+    pub accepted_leads: Vec<(String, u64)>,
+    /// `lead_id`s present in the export but not accepted now (unchanged, refused, invalid):
+    /// they are not missing, whatever `--delete-missing` says.
+    pub seen: Vec<String>,
 }
 
 /// Counters that move with each commit.
@@ -220,6 +243,8 @@ pub struct ResumeState {
     pub index: DuplicateIndex,
     /// Leads accepted so far.
     pub imported: u64,
+    /// Rows found unchanged so far.
+    pub unchanged: u64,
     /// Rows rejected so far (gave-up rows excluded: they are tried again).
     pub rejected: u64,
     /// The next batch sequence number.
@@ -378,7 +403,9 @@ impl Checkpoint {
                     r.rows_total, r.imported, r.requests, r.retries, r.throttled, r.splits,
                     r.sessions, r.pid, r.started_at, r.updated_at, r.finished_at, r.message,
                     (SELECT count(*) FROM rejections x WHERE x.run_id = r.id),
-                    (SELECT count(*) FROM rejections x WHERE x.run_id = r.id AND x.class = 'gave_up')
+                    (SELECT count(*) FROM rejections x WHERE x.run_id = r.id AND x.class = 'gave_up'),
+                    r.scope,
+                    (SELECT coalesce(sum(b.unchanged), 0) FROM batches b WHERE b.run_id = r.id)
              FROM runs r ORDER BY r.id",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -404,6 +431,8 @@ impl Checkpoint {
                 message: r.get(18)?,
                 rejected: r.get::<_, i64>(19)? as u64,
                 gave_up: r.get::<_, i64>(20)? as u64,
+                scope: r.get(21)?,
+                unchanged: r.get::<_, i64>(22)? as u64,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -413,13 +442,14 @@ impl Checkpoint {
     pub fn begin_run(&mut self, spec: &RunSpec) -> Result<i64> {
         let now = now_rfc3339();
         self.conn.execute(
-            "INSERT INTO runs (input, fingerprint, config_hash, config, status, pid, started_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?6)",
+            "INSERT INTO runs (input, fingerprint, config_hash, config, scope, status, pid, started_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?7)",
             params![
                 spec.input,
                 spec.fingerprint,
                 spec.config_hash,
                 spec.config,
+                spec.scope,
                 std::process::id(),
                 now
             ],
@@ -495,9 +525,9 @@ impl Checkpoint {
                 |r| r.get::<_, i64>(0),
             )? as u64;
         }
-        let mut stmt = self
-            .conn
-            .prepare("SELECT seq, last_row, accepted, keys FROM batches WHERE run_id = ?1")?;
+        let mut stmt = self.conn.prepare(
+            "SELECT seq, last_row, accepted, keys, unchanged FROM batches WHERE run_id = ?1",
+        )?;
         let mut rows = stmt.query([run])?;
         while let Some(r) = rows.next()? {
             let seq: i64 = r.get(0)?;
@@ -506,6 +536,7 @@ impl Checkpoint {
             let keys = r.get_ref(3)?.as_blob()?;
             state.next_seq = state.next_seq.max(seq as u64 + 1);
             state.imported += accepted as u64;
+            state.unchanged += r.get::<_, i64>(4)? as u64;
             for (row, keys) in decode_keys(keys) {
                 state.index.insert(row, keys);
                 if last_row > frontier && row > frontier as u64 {
@@ -521,18 +552,18 @@ impl Checkpoint {
     pub fn commit(
         &mut self,
         run: i64,
-        batch: Option<&BatchRecord>,
+        batches: &[BatchRecord],
         rejections: &[RejectedRow],
         frontier: u64,
         counters: RunCounters,
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
-        if let Some(b) = batch {
+        for b in batches {
             let first = b.settled.iter().map(|(r, _)| *r).min().unwrap_or(0);
             let last = b.settled.iter().map(|(r, _)| *r).max().unwrap_or(0);
             tx.prepare_cached(
-                "INSERT OR REPLACE INTO batches (run_id, seq, first_row, last_row, leads, accepted, refused, gave_up, attempts, keys)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT OR REPLACE INTO batches (run_id, seq, first_row, last_row, leads, accepted, refused, gave_up, attempts, keys, unchanged)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?
             .execute(params![
                 run,
@@ -545,7 +576,25 @@ impl Checkpoint {
                 b.gave_up as i64,
                 b.attempts as i64,
                 encode_keys(&b.settled),
+                b.unchanged as i64,
             ])?;
+            if !b.accepted_leads.is_empty() || !b.seen.is_empty() {
+                let scope: String =
+                    tx.query_row("SELECT scope FROM runs WHERE id = ?1", [run], |r| r.get(0))?;
+                let mut upsert = tx.prepare_cached(
+                    "INSERT INTO leads (scope, lead_id, hash, seen_run) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (scope, lead_id) DO UPDATE SET hash = excluded.hash, seen_run = excluded.seen_run",
+                )?;
+                for (lead_id, hash) in &b.accepted_leads {
+                    upsert.execute(params![scope, lead_id, *hash as i64, run])?;
+                }
+                let mut seen = tx.prepare_cached(
+                    "UPDATE leads SET seen_run = ?3 WHERE scope = ?1 AND lead_id = ?2",
+                )?;
+                for lead_id in &b.seen {
+                    seen.execute(params![scope, lead_id, run])?;
+                }
+            }
         }
         {
             let mut insert = tx.prepare_cached(
@@ -566,7 +615,7 @@ impl Checkpoint {
                 ])?;
             }
         }
-        let accepted = batch.map_or(0, |b| b.accepted) as i64;
+        let accepted = batches.iter().map(|b| b.accepted).sum::<u64>() as i64;
         tx.prepare_cached(
             "UPDATE runs SET frontier = max(frontier, ?2), imported = imported + ?3,
                 requests = ?4, retries = ?5, throttled = ?6, splits = ?7, updated_at = ?8
@@ -608,6 +657,60 @@ impl Checkpoint {
             "UPDATE runs SET status = ?2, message = ?3, finished_at = ?4, updated_at = ?5 WHERE id = ?1",
             params![run, status.as_str(), message, finished, now],
         )?;
+        Ok(())
+    }
+
+    /// The payload hash last accepted by the API for each `lead_id` of `scope`, keyed by
+    /// the 128-bit hash of the `lead_id`.
+    pub fn delta_hashes(&self, scope: &str) -> Result<rustc_hash::FxHashMap<u128, u64>> {
+        let mut map = rustc_hash::FxHashMap::default();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT lead_id, hash FROM leads WHERE scope = ?1")?;
+        let mut rows = stmt.query([scope])?;
+        while let Some(r) = rows.next()? {
+            let id = r.get_ref(0)?.as_str()?;
+            map.insert(
+                xxhash_rust::xxh3::xxh3_128(id.as_bytes()),
+                r.get::<_, i64>(1)? as u64,
+            );
+        }
+        Ok(map)
+    }
+
+    /// Leads of `scope` known to the state file, and those not seen by run `run`.
+    pub fn missing_count(&self, scope: &str, run: i64) -> Result<(u64, u64)> {
+        Ok(self.conn.query_row(
+            "SELECT count(*), coalesce(sum(seen_run != ?2), 0) FROM leads WHERE scope = ?1",
+            params![scope, run],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+        )?)
+    }
+
+    /// Up to `limit` `lead_id`s of `scope` not seen by run `run`.
+    pub fn missing(&self, scope: &str, run: i64, limit: usize) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT lead_id FROM leads WHERE scope = ?1 AND seen_run != ?2 ORDER BY lead_id LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![scope, run, limit as i64], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Forgets deleted leads of `scope`, and counts them on run `run`.
+    pub fn forget(&mut self, scope: &str, run: i64, lead_ids: &[String]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut delete =
+                tx.prepare_cached("DELETE FROM leads WHERE scope = ?1 AND lead_id = ?2")?;
+            for id in lead_ids {
+                delete.execute(params![scope, id])?;
+            }
+            tx.execute(
+                "UPDATE runs SET deleted = deleted + ?2 WHERE id = ?1",
+                params![run, lead_ids.len() as i64],
+            )?;
+        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -699,6 +802,7 @@ mod tests {
             fingerprint: "100:abc".into(),
             config_hash: "cfg".into(),
             config: "{}".into(),
+            scope: "api|".into(),
         }
     }
 
@@ -748,7 +852,7 @@ mod tests {
         };
         cp.commit(
             run,
-            Some(&batch),
+            std::slice::from_ref(&batch),
             &[rejected(2, ErrorClass::InvalidPhone)],
             3,
             RunCounters::default(),
@@ -766,7 +870,7 @@ mod tests {
         };
         cp.commit(
             run,
-            Some(&batch),
+            std::slice::from_ref(&batch),
             &[
                 rejected(4, ErrorClass::GaveUp),
                 rejected(6, ErrorClass::MissingPhone),

@@ -20,6 +20,9 @@ pub struct Cli {
     /// Only errors on stderr; no tables.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Log lines on stderr as text or as JSON objects (for log shippers).
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
 }
 
 /// The subcommands.
@@ -142,6 +145,28 @@ pub struct ImportArgs {
     /// unencrypted).
     #[arg(long)]
     pub allow_insecure_http: bool,
+    /// Send every valid lead, even those whose payload the API already accepted unchanged.
+    #[arg(long)]
+    pub full: bool,
+    /// After a complete run, delete (DELETE /leads/sync) the leads an earlier run of the same
+    /// source imported that are no longer in this export.
+    #[arg(long)]
+    pub delete_missing: bool,
+    /// Refuse `--delete-missing` when more than this share of the source's known leads would
+    /// go (a truncated export must not wipe an account).
+    #[arg(long, value_name = "RATIO", default_value_t = 0.10)]
+    pub max_delete_ratio: f64,
+    /// Show what would be sent and deleted, without sending anything or changing the state.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Stop cleanly (as Ctrl-C does) after this long, e.g. `45m` or `2h`; the next run
+    /// continues.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub max_duration: Option<std::time::Duration>,
+    /// Exit with code 4 when more rows than this are rejected: a count, or a percentage of
+    /// the rows read such as `5%`.
+    #[arg(long, value_name = "N|P%")]
+    pub max_rejects: Option<String>,
 }
 
 /// `nl-import status`.

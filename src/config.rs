@@ -158,6 +158,51 @@ pub struct ImportConfig {
     pub restart: bool,
     /// No stderr table or progress.
     pub quiet: bool,
+    /// Send unchanged leads too.
+    pub full: bool,
+    /// Delete leads missing from the export.
+    pub delete_missing: bool,
+    /// Largest share of known leads `--delete-missing` may delete.
+    pub max_delete_ratio: f64,
+    /// Send nothing; report what would be sent and deleted.
+    pub dry_run: bool,
+    /// Stop cleanly after this long.
+    pub max_duration: Option<Duration>,
+    /// Rejected rows allowed before exit code 4.
+    pub max_rejects: Option<RejectBudget>,
+}
+
+/// `--max-rejects`: a count or a share of the rows read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RejectBudget {
+    /// At most this many rows.
+    Rows(u64),
+    /// At most this share (0 to 1) of the rows read.
+    Share(f64),
+}
+
+impl RejectBudget {
+    /// Parses `N` or `P%`.
+    pub fn parse(s: &str) -> Option<RejectBudget> {
+        let s = s.trim();
+        match s.strip_suffix('%') {
+            Some(p) => p
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|p| (0.0..=100.0).contains(p))
+                .map(|p| RejectBudget::Share(p / 100.0)),
+            None => s.parse().ok().map(RejectBudget::Rows),
+        }
+    }
+
+    /// Whether `rejected` of `read` rows exceeds the budget.
+    pub fn exceeded(self, rejected: u64, read: u64) -> bool {
+        match self {
+            RejectBudget::Rows(n) => rejected > n,
+            RejectBudget::Share(p) => rejected as f64 > p * read as f64,
+        }
+    }
 }
 
 impl ImportConfig {
@@ -185,6 +230,20 @@ impl ImportConfig {
         if args.max_attempts == 0 {
             bail!("`--max-attempts` must be at least 1");
         }
+        if !(0.0..=1.0).contains(&args.max_delete_ratio) {
+            bail!("`--max-delete-ratio` is a share between 0 and 1 (0.1 = 10%)");
+        }
+        let max_rejects = match &args.max_rejects {
+            Some(s) => Some(RejectBudget::parse(s).with_context(|| {
+                format!("`--max-rejects {s}`: give a number of rows, or a percentage such as 5%")
+            })?),
+            None => None,
+        };
+        if args.delete_missing && args.sandbox {
+            bail!(
+                "`--delete-missing` needs a server that outlives the run; the in-process --sandbox does not"
+            );
+        }
         let target = if args.sandbox {
             Target::Sandbox
         } else {
@@ -210,6 +269,13 @@ impl ImportConfig {
             },
             restart: args.restart,
             quiet,
+            // The in-process sandbox starts empty every time: nothing in it is unchanged.
+            full: args.full || args.sandbox,
+            delete_missing: args.delete_missing,
+            max_delete_ratio: args.max_delete_ratio,
+            dry_run: args.dry_run,
+            max_duration: args.max_duration,
+            max_rejects,
         })
     }
 }
@@ -302,6 +368,18 @@ mod tests {
         assert!(check_url("ftp://x/api", true).is_err());
         assert!(check_url("not a url", false).is_err());
         assert!(check_url("https://user:pw@x/api", false).is_err());
+    }
+
+    #[test]
+    fn reject_budgets() {
+        assert_eq!(RejectBudget::parse("10"), Some(RejectBudget::Rows(10)));
+        assert_eq!(RejectBudget::parse(" 5% "), Some(RejectBudget::Share(0.05)));
+        assert_eq!(RejectBudget::parse("-1"), None);
+        assert_eq!(RejectBudget::parse("150%"), None);
+        assert!(RejectBudget::Rows(10).exceeded(11, 100));
+        assert!(!RejectBudget::Rows(10).exceeded(10, 100));
+        assert!(RejectBudget::Share(0.05).exceeded(6, 100));
+        assert!(!RejectBudget::Share(0.05).exceeded(5, 100));
     }
 
     #[test]

@@ -22,12 +22,14 @@ use crate::config::{ImportConfig, Target};
 use crate::exit;
 use crate::fsutil::create_private_dir;
 use crate::lead::{ErrorClass, Problem};
+use crate::lock::{LockError, RunLock};
 use crate::mapping::Mapping;
 use crate::pacing::Pacer;
 use crate::pipeline::{IndexKeys, Outcome, Pipeline};
 use crate::report::{ClassCounts, RejectedRow, ReportPaths, ReportWriter, write_json};
 use crate::source::{FieldDecoder, SourceError};
 use crate::upload::{ApiKey, BatchLead, Settled, Stop, UploadSettings, Uploader};
+use rustc_hash::FxHashMap;
 
 /// Local rejections buffered before they are committed without a batch outcome.
 const REJECTION_FLUSH: usize = 4096;
@@ -35,10 +37,15 @@ const REJECTION_FLUSH: usize = 4096;
 /// A batch on its way from the reader to an upload task.
 #[derive(Debug)]
 struct PendingBatch {
+    /// Set by the coordinator when it dispatches the batch.
     seq: u64,
     leads: Vec<BatchLead>,
     keys: Vec<IndexKeys>,
     records: Vec<ByteRecord>,
+    /// Payload hash of each lead (the delta state once accepted).
+    hashes: Vec<u64>,
+    /// Whether each lead is new to the delta state (else changed).
+    new: Vec<bool>,
 }
 
 impl PendingBatch {
@@ -54,6 +61,10 @@ enum Handover {
     Rows {
         rejections: Vec<RejectedRow>,
         batch: Option<PendingBatch>,
+        /// Valid rows whose payload the API already holds: not sent.
+        unchanged: Vec<(u64, IndexKeys)>,
+        /// `lead_id`s in the export that are not in `batch` (unchanged and rejected rows).
+        seen: Vec<String>,
         low_water: u64,
         last_row: u64,
     },
@@ -69,6 +80,7 @@ enum Handover {
 struct Progress {
     read: AtomicU64,
     imported: AtomicU64,
+    unchanged: AtomicU64,
     rejected: AtomicU64,
 }
 
@@ -83,18 +95,32 @@ pub struct ImportSummary {
     pub status: RunStatus,
     /// Whether the same command continues it.
     pub resumable: bool,
+    /// The process's exit code.
+    pub exit_code: u8,
+    /// Always false here (a `--dry-run` summary says true).
+    pub dry_run: bool,
     /// The input file.
     pub input: PathBuf,
     /// Where the leads went (`sandbox` for `--sandbox`).
     pub api: String,
-    /// Data rows read so far, every session of the run; `imported + rejected + pending`.
+    /// Data rows read so far, every session of the run;
+    /// `imported + unchanged + rejected + pending`.
     pub rows_read: u64,
     /// Leads the API accepted.
     pub imported: u64,
+    /// Valid rows not sent: the API already accepted the same payload (see `--full`).
+    pub unchanged: u64,
     /// Rows rejected, locally or by the API (`gave_up` included).
     pub rejected: u64,
     /// Rows read but not settled (in flight when stopped): a resume sends them.
     pub pending: u64,
+    /// Leads accepted in this session that the state file did not know.
+    pub new: u64,
+    /// Leads accepted in this session whose payload differed from the last accepted one.
+    pub changed: u64,
+    /// What `--delete-missing` did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion: Option<Deletion>,
     /// Rejected rows by class.
     pub rejected_by_class: serde_json::Map<String, serde_json::Value>,
     /// This session alone.
@@ -172,8 +198,43 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
         fingerprint,
         config_hash: format!("{:032x}", xxhash_rust::xxh3::xxh3_128(config.as_bytes())),
         config,
+        scope: format!("{api_label}|{}", cfg.source.as_deref().unwrap_or("")),
     };
+    let id_column = mapping.column_of(&crate::mapping::Target::LeadId);
+    if cfg.dry_run {
+        return dry_run(cfg, &spec, id_column, (source, validator), stdout, stderr);
+    }
 
+    // One run at a time per state file; a lock left by a killed run is taken over.
+    if let Some(dir) = cfg.state.parent().filter(|d| !d.as_os_str().is_empty()) {
+        create_private_dir(dir)
+            .with_context(|| format!("cannot create the state directory `{}`", dir.display()))?;
+    }
+    let _lock = match RunLock::acquire(&cfg.state) {
+        Ok(lock) => {
+            if let Some(stale) = &lock.stale {
+                tracing::warn!(
+                    "taking over the lock `{}` left by a run that ended without releasing it ({stale})",
+                    lock.path().display()
+                );
+            }
+            lock
+        }
+        Err(LockError::Held(holder)) => {
+            writeln!(
+                stderr,
+                "nl-import: another run is using `{}` ({}); nothing was done. Wait for it to finish, or use another --state file",
+                cfg.state.display(),
+                if holder.is_empty() {
+                    "starting up"
+                } else {
+                    &holder
+                }
+            )?;
+            return Ok(exit::LOCKED);
+        }
+        Err(LockError::Io(e)) => return Err(e),
+    };
     let mut checkpoint = Checkpoint::open(&cfg.state)?;
     let (run_id, resume) = match checkpoint.unfinished_run(&spec.input)? {
         Some(run) if cfg.restart => {
@@ -214,6 +275,11 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
     };
     let skip = resume.skip;
     let earlier = resume.counters;
+    let delta = if cfg.full {
+        None
+    } else {
+        Some(checkpoint.delta_hashes(&spec.scope)?)
+    };
     if resumed && !cfg.quiet {
         writeln!(
             stderr,
@@ -260,6 +326,15 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
             progress: Arc::clone(&progress),
             earlier,
             next_seq: resume.next_seq,
+            reader: Some(ReaderSetup {
+                batch_size: cfg.batch_size,
+                delta,
+                id_column,
+            }),
+            scope: spec.scope.clone(),
+            buffered: Collected::default(),
+            new: 0,
+            changed: 0,
         };
         let outcome = coordinator
             .run(pipeline, base_url, key, line_estimate, stderr)
@@ -316,21 +391,57 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
 
     let rejected = counts.total_rows();
     let rows_read = outcome.rows_read.max(info.frontier);
-    let settled = info.imported + rejected;
+    let settled = info.imported + info.unchanged + rejected;
+    let rows_read = rows_read.max(settled);
+    let over_rejects = cfg
+        .max_rejects
+        .is_some_and(|budget| budget.exceeded(rejected, rows_read));
+    let deletion_refused = outcome
+        .deletion
+        .as_ref()
+        .is_some_and(|d| d.refused.is_some());
+    let exit_code = match outcome.status {
+        RunStatus::Interrupted => exit::INTERRUPTED,
+        RunStatus::Stopped | RunStatus::Incomplete | RunStatus::Running | RunStatus::Abandoned => {
+            exit::FATAL
+        }
+        RunStatus::Done if over_rejects || deletion_refused => exit::BUDGET,
+        RunStatus::Done if rejected == 0 => exit::SUCCESS,
+        RunStatus::Done => exit::REJECTED,
+    };
+    let mut message = outcome.message.clone();
+    if over_rejects {
+        message = Some(format!(
+            "{rejected} rows rejected, more than --max-rejects {} allows",
+            cfg.max_rejects.map_or(String::new(), |b| match b {
+                crate::config::RejectBudget::Rows(n) => n.to_string(),
+                crate::config::RejectBudget::Share(p) => format!("{}%", p * 100.0),
+            })
+        ));
+    }
+    if let Some(refused) = outcome.deletion.as_ref().and_then(|d| d.refused.clone()) {
+        message = Some(refused);
+    }
     let summary = ImportSummary {
         command: "import",
         run_id,
         status: outcome.status,
         resumable: outcome.status.resumable(),
+        exit_code,
+        dry_run: false,
         input: input.csv.clone(),
         api: api_label,
-        rows_read: rows_read.max(settled),
+        rows_read,
         imported: info.imported,
+        unchanged: info.unchanged,
         rejected,
-        pending: rows_read.saturating_sub(settled),
+        pending: rows_read - settled,
+        new: outcome.new,
+        changed: outcome.changed,
+        deletion: outcome.deletion.clone(),
         rejected_by_class: counts.rows_by_class(),
         session,
-        message: outcome.message.clone(),
+        message,
         state_file: cfg.state.clone(),
         reports: ReportPaths {
             rejected_csv,
@@ -340,14 +451,149 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
     };
     write_json(&summary.reports.summary_json, &summary).context("cannot write summary.json")?;
     print_summary(cfg, &summary, &counts, stdout, stderr)?;
+    Ok(exit_code)
+}
 
-    Ok(match outcome.status {
-        RunStatus::Interrupted => exit::INTERRUPTED,
-        RunStatus::Stopped | RunStatus::Incomplete | RunStatus::Running | RunStatus::Abandoned => {
-            exit::FATAL
+/// `--dry-run`: reads, validates and compares with the delta state like an import, and
+/// reports what would be sent and deleted. Sends nothing and changes no state.
+fn dry_run(
+    cfg: &ImportConfig,
+    spec: &RunSpec,
+    id_column: Option<usize>,
+    (source, validator): (crate::source::Source, crate::validate::Validator),
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<u8> {
+    let input = &cfg.input;
+    let checkpoint = if cfg.state.exists() {
+        Some(Checkpoint::open_read_only(&cfg.state)?)
+    } else {
+        None
+    };
+    let delta = match (&checkpoint, cfg.full) {
+        (Some(cp), false) => cp.delta_hashes(&spec.scope)?,
+        _ => FxHashMap::default(),
+    };
+    let headers = source.headers().to_vec();
+    create_private_dir(&input.report_dir).with_context(|| {
+        format!(
+            "cannot create report directory `{}`",
+            input.report_dir.display()
+        )
+    })?;
+    let mut report = ReportWriter::create(&input.report_dir, &headers)
+        .with_context(|| format!("cannot write in `{}`", input.report_dir.display()))?;
+    let mut seen: rustc_hash::FxHashSet<u128> = rustc_hash::FxHashSet::default();
+    let (mut rows_read, mut new, mut changed, mut unchanged) = (0u64, 0u64, 0u64, 0u64);
+    for checked in Pipeline::start(source, validator, input.threads) {
+        let checked = checked?;
+        rows_read += 1;
+        match checked.outcome {
+            Outcome::Valid(lead) => {
+                let json = serde_json::to_string(&lead)?;
+                let id = xxhash_rust::xxh3::xxh3_128(lead.lead_id.as_bytes());
+                seen.insert(id);
+                match delta.get(&id) {
+                    Some(&hash) if hash == xxhash_rust::xxh3::xxh3_64(json.as_bytes()) => {
+                        unchanged += 1;
+                    }
+                    Some(_) => changed += 1,
+                    None => new += 1,
+                }
+            }
+            Outcome::Rejected { problems, original } => {
+                if let Some(id) = id_column.and_then(|c| original.get(c)) {
+                    seen.insert(xxhash_rust::xxh3::xxh3_128(id.trim().as_bytes()));
+                }
+                report
+                    .add(&RejectedRow {
+                        row: checked.row,
+                        problems,
+                        original,
+                    })
+                    .context("cannot write the report")?;
+            }
         }
-        RunStatus::Done if rejected == 0 => exit::SUCCESS,
-        RunStatus::Done => exit::REJECTED,
+    }
+    let (rejected_csv, counts) = report.finish().context("cannot write rejected.csv")?;
+    let rejected = counts.total_rows();
+    let send = new + changed;
+    let requests = send.div_ceil(cfg.batch_size as u64);
+    let mut deletion = None;
+    if cfg.delete_missing {
+        // The delta state knows every lead the API accepted for this source.
+        let known = delta.len() as u64;
+        let missing = delta.keys().filter(|id| !seen.contains(*id)).count() as u64;
+        let ratio = if known == 0 {
+            0.0
+        } else {
+            missing as f64 / known as f64
+        };
+        deletion = Some(Deletion {
+            known,
+            missing,
+            deleted: 0,
+            refused: (ratio > cfg.max_delete_ratio).then(|| {
+                format!(
+                    "--delete-missing would be refused: {missing} of {known} known leads ({:.1}%) are not in this export, more than --max-delete-ratio {:.1}%",
+                    ratio * 100.0,
+                    cfg.max_delete_ratio * 100.0
+                )
+            }),
+        });
+    }
+    let summary = serde_json::json!({
+        "command": "import",
+        "dry_run": true,
+        "input": input.csv,
+        "rows_read": rows_read,
+        "would_send": send,
+        "new": new,
+        "changed": changed,
+        "unchanged": unchanged,
+        "rejected": rejected,
+        "requests": requests,
+        "deletion": deletion,
+        "rejected_by_class": counts.rows_by_class(),
+        "reports": { "rejected_csv": rejected_csv, "summary_json": input.report_dir.join("summary.json") },
+    });
+    write_json(&input.report_dir.join("summary.json"), &summary)
+        .context("cannot write summary.json")?;
+    if !cfg.quiet && rejected > 0 {
+        write!(stderr, "{}", counts.table())?;
+    }
+    if input.json {
+        serde_json::to_writer_pretty(&mut *stdout, &summary)?;
+        writeln!(stdout)?;
+    } else {
+        writeln!(
+            stdout,
+            "dry run of {}: {rows_read} rows read; would send {send} leads ({new} new, {changed} changed) in {requests} requests; {unchanged} unchanged; {rejected} rejected",
+            input.csv.display()
+        )?;
+        if let Some(d) = &deletion {
+            writeln!(
+                stdout,
+                "would delete {} of {} known leads{}",
+                if d.refused.is_some() { 0 } else { d.missing },
+                d.known,
+                d.refused
+                    .as_deref()
+                    .map_or(String::new(), |r| format!(" ({r})"))
+            )?;
+        }
+        writeln!(stdout, "report:  {}", rejected_csv.display())?;
+    }
+    let refused = deletion.as_ref().is_some_and(|d| d.refused.is_some());
+    let over_rejects = cfg
+        .max_rejects
+        .is_some_and(|budget| budget.exceeded(rejected, rows_read));
+    Ok(if refused || over_rejects {
+        exit::BUDGET
+    } else if rejected > 0 {
+        exit::REJECTED
+    } else {
+        exit::SUCCESS
     })
 }
 
@@ -379,15 +625,28 @@ fn print_summary(
     let s = &summary.session;
     writeln!(
         stdout,
-        "imported {} (run #{}, {}): {} rows read = {} imported + {} rejected + {} pending",
+        "imported {} (run #{}, {}): {} rows read = {} imported + {} unchanged + {} rejected + {} pending",
         summary.input.display(),
         summary.run_id,
         summary.status.as_str(),
         summary.rows_read,
         summary.imported,
+        summary.unchanged,
         summary.rejected,
         summary.pending
     )?;
+    writeln!(
+        stdout,
+        "sent this session: {} new, {} changed",
+        summary.new, summary.changed
+    )?;
+    if let Some(d) = &summary.deletion {
+        writeln!(
+            stdout,
+            "deleted: {} of {} leads missing from the export ({} known)",
+            d.deleted, d.missing, d.known
+        )?;
+    }
     writeln!(
         stdout,
         "session: {} requests ({} retries, {} throttled, {} splits), {:.0} leads/min, quota used {:.0}%, {:.1}s",
@@ -430,6 +689,23 @@ struct SessionOutcome {
     pauses: u64,
     shared_budget_signals: u64,
     quota_used: f64,
+    new: u64,
+    changed: u64,
+    deletion: Option<Deletion>,
+}
+
+/// What `--delete-missing` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Deletion {
+    /// Leads of the source the state file knew of.
+    pub known: u64,
+    /// Those not in this export.
+    pub missing: u64,
+    /// Those deleted.
+    pub deleted: u64,
+    /// Why nothing (or not everything) was deleted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 struct Coordinator<'a> {
@@ -440,6 +716,15 @@ struct Coordinator<'a> {
     progress: Arc<Progress>,
     earlier: RunCounters,
     next_seq: u64,
+    /// The reader's settings (taken when it starts).
+    reader: Option<ReaderSetup>,
+    /// The delta scope, for `--delete-missing`.
+    scope: String,
+    /// Settled rows not committed yet: rejections, unchanged rows, `lead_id`s seen.
+    buffered: Collected,
+    /// New and changed leads accepted in this session.
+    new: u64,
+    changed: u64,
 }
 
 /// The result of one upload task.
@@ -482,13 +767,26 @@ impl Coordinator<'_> {
         let stopper = pipeline.stopper();
         let skipped = Arc::new(AtomicU64::new(0));
         let (tx, mut rx) = mpsc::channel::<Handover>(cfg.concurrency.max(2));
-        let batch_size = cfg.batch_size;
-        let first_seq = self.next_seq;
+        let setup = self.reader.take().expect("the reader starts once");
         let reader_skipped = Arc::clone(&skipped);
         let reader_progress = Arc::clone(&self.progress);
         let reader = tokio::task::spawn_blocking(move || {
-            read_batches(&mut pipeline, &tx, batch_size, first_seq, &reader_progress);
+            read_batches(&mut pipeline, &tx, &setup, &reader_progress);
             reader_skipped.store(pipeline.rows_skipped(), Ordering::Relaxed);
+        });
+        let budget_hit = Arc::new(AtomicBool::new(false));
+        let timer = cfg.max_duration.map(|limit| {
+            let (interrupted, interrupt, hit) = (
+                Arc::clone(&interrupted),
+                Arc::clone(&interrupt),
+                Arc::clone(&budget_hit),
+            );
+            tokio::spawn(async move {
+                tokio::time::sleep(limit).await;
+                hit.store(true, Ordering::SeqCst);
+                interrupted.store(true, Ordering::SeqCst);
+                interrupt.notify_one();
+            })
         });
 
         let display = tokio::spawn(show_progress(
@@ -501,7 +799,6 @@ impl Coordinator<'_> {
         let sending_started = Instant::now();
         let mut tasks: JoinSet<TaskResult> = JoinSet::new();
         let mut in_flight: BTreeSet<(u64, u64)> = BTreeSet::new();
-        let mut buffered: Vec<RejectedRow> = Vec::new();
         let mut low_water = 1u64;
         let mut reading = true;
         let mut rows_read = 0u64;
@@ -525,9 +822,14 @@ impl Coordinator<'_> {
                 biased;
                 () = interrupt.notified(), if !stopping => {
                     if !cfg.quiet {
+                        let why = if budget_hit.load(Ordering::SeqCst) {
+                            "time budget (--max-duration) reached"
+                        } else {
+                            "interrupted"
+                        };
                         let _ = writeln!(
                             stderr,
-                            "\ninterrupted: finishing the requests in flight (press Ctrl-C again to quit at once)"
+                            "\n{why}: finishing the requests in flight (press Ctrl-C to quit at once)"
                         );
                     }
                 }
@@ -546,9 +848,9 @@ impl Coordinator<'_> {
                             leads_settled += record.accepted + record.refused;
                             leads_imported += accepted;
                             gave_up += record.gave_up;
-                            buffered.extend(api_rejections);
+                            self.buffered.rejections.extend(api_rejections);
                             let frontier = frontier(low_water, &in_flight);
-                            self.commit(Some(&record), &mut buffered, frontier, &uploader)?;
+                            self.commit(Some(record), frontier, &uploader)?;
                         }
                         Err(Stop::Interrupted) => {}
                         Err(other) => {
@@ -557,7 +859,7 @@ impl Coordinator<'_> {
                                 // Nothing more is sent: settle what is known, leave the
                                 // rest pending.
                                 let frontier = frontier(low_water, &in_flight);
-                                self.commit(None, &mut buffered, frontier, &uploader)?;
+                                self.commit(None, frontier, &uploader)?;
                                 tasks.abort_all();
                             }
                         }
@@ -565,11 +867,16 @@ impl Coordinator<'_> {
                 }
                 handover = rx.recv(), if reading && tasks.len() < cfg.concurrency => {
                     match handover {
-                        Some(Handover::Rows { rejections, batch, low_water: lw, last_row }) => {
+                        Some(Handover::Rows { rejections, batch, unchanged, seen, low_water: lw, last_row }) => {
                             rows_read = rows_read.max(last_row);
                             self.progress.rejected.fetch_add(rejections.len() as u64, Ordering::Relaxed);
-                            buffered.extend(rejections);
-                            if let Some(batch) = batch {
+                            self.progress.unchanged.fetch_add(unchanged.len() as u64, Ordering::Relaxed);
+                            self.buffered.rejections.extend(rejections);
+                            self.buffered.unchanged.extend(unchanged);
+                            self.buffered.seen.extend(seen);
+                            if let Some(mut batch) = batch {
+                                batch.seq = self.next_seq;
+                                self.next_seq += 1;
                                 in_flight.insert((batch.first_row(), batch.seq));
                                 let uploader = Arc::clone(&uploader);
                                 tasks.spawn(async move {
@@ -578,9 +885,9 @@ impl Coordinator<'_> {
                                 });
                             }
                             low_water = lw;
-                            if buffered.len() >= REJECTION_FLUSH {
+                            if self.buffered.len() >= REJECTION_FLUSH {
                                 let frontier = frontier(low_water, &in_flight);
-                                self.commit(None, &mut buffered, frontier, &uploader)?;
+                                self.commit(None, frontier, &uploader)?;
                             }
                         }
                         Some(Handover::End { rows_read: total, error }) => {
@@ -598,11 +905,21 @@ impl Coordinator<'_> {
         }
         // Whatever was buffered is settled: commit it with the final frontier.
         let frontier = frontier(low_water, &in_flight);
-        self.commit(None, &mut buffered, frontier, &uploader)?;
+        self.commit(None, frontier, &uploader)?;
         let _ = reader.await;
         display.abort();
-        signals.abort();
+        if let Some(timer) = timer {
+            timer.abort();
+        }
 
+        let was_interrupted = interrupted.load(Ordering::Relaxed);
+        let complete_so_far = read_error.is_none() && stop.is_none() && !was_interrupted;
+        let deletion = if cfg.delete_missing && complete_so_far && gave_up == 0 {
+            Some(self.delete_missing(&uploader, stderr).await?)
+        } else {
+            None
+        };
+        signals.abort();
         let was_interrupted = interrupted.load(Ordering::Relaxed);
         let complete = read_error.is_none() && stop.is_none() && !was_interrupted;
         let (status, message) = match (&stop, &read_error) {
@@ -626,6 +943,10 @@ impl Coordinator<'_> {
             (_, Some(error)) => (
                 RunStatus::Interrupted,
                 Some(format!("reading stopped: {error}")),
+            ),
+            _ if was_interrupted && budget_hit.load(Ordering::SeqCst) => (
+                RunStatus::Interrupted,
+                Some("stopped at the time budget (--max-duration)".to_owned()),
             ),
             _ if was_interrupted => (RunStatus::Interrupted, Some("interrupted".to_owned())),
             _ if gave_up > 0 => (
@@ -664,13 +985,69 @@ impl Coordinator<'_> {
             pauses: pacer.stats.pauses.load(Ordering::Relaxed),
             shared_budget_signals: pacer.stats.shared_budget.load(Ordering::Relaxed),
             quota_used: (requests as f64 / allowed).min(1.0),
+            new: self.new,
+            changed: self.changed,
+            deletion,
         })
+    }
+
+    /// `--delete-missing`: removes the leads of the scope that this run's export did not
+    /// hold, unless they are too many.
+    async fn delete_missing(
+        &mut self,
+        uploader: &Uploader,
+        stderr: &mut dyn Write,
+    ) -> Result<Deletion> {
+        let (known, missing) = self.checkpoint.missing_count(&self.scope, self.run_id)?;
+        let ratio = if known == 0 {
+            0.0
+        } else {
+            missing as f64 / known as f64
+        };
+        let mut deletion = Deletion {
+            known,
+            missing,
+            deleted: 0,
+            refused: None,
+        };
+        if ratio > self.cfg.max_delete_ratio {
+            deletion.refused = Some(format!(
+                "--delete-missing refused: {missing} of the {known} leads imported for this source ({:.1}%) are not in this export, more than --max-delete-ratio {:.1}%. A truncated export? Nothing was deleted; check the file, or raise --max-delete-ratio if the shrink is real",
+                ratio * 100.0,
+                self.cfg.max_delete_ratio * 100.0
+            ));
+            return Ok(deletion);
+        }
+        while deletion.deleted < missing {
+            let ids = self.checkpoint.missing(&self.scope, self.run_id, 100)?;
+            if ids.is_empty() {
+                break;
+            }
+            match uploader.delete(&ids).await {
+                Ok(()) => {
+                    self.checkpoint.forget(&self.scope, self.run_id, &ids)?;
+                    deletion.deleted += ids.len() as u64;
+                }
+                Err(message) => {
+                    let _ = writeln!(
+                        stderr,
+                        "nl-import: deleting missing leads stopped: {message}"
+                    );
+                    deletion.refused = Some(format!(
+                        "deleting missing leads stopped after {} of {missing}: {message}",
+                        deletion.deleted
+                    ));
+                    break;
+                }
+            }
+        }
+        Ok(deletion)
     }
 
     /// Turns a batch's per-lead outcome into what is committed: the batch record and the
     /// rows the API refused or gave up on.
     fn settle(
-        &self,
+        &mut self,
         batch: &PendingBatch,
         settled: &[Settled],
         attempts: u64,
@@ -688,15 +1065,25 @@ impl Coordinator<'_> {
                 Settled::Accepted => {
                     record.accepted += 1;
                     record.settled.push((lead.row, batch.keys[i]));
+                    record
+                        .accepted_leads
+                        .push((lead.lead_id.clone(), batch.hashes[i]));
+                    if batch.new[i] {
+                        self.new += 1;
+                    } else {
+                        self.changed += 1;
+                    }
                     continue;
                 }
                 Settled::Rejected(class, message) => {
                     record.refused += 1;
                     record.settled.push((lead.row, batch.keys[i]));
+                    record.seen.push(lead.lead_id.clone());
                     (*class, message.clone())
                 }
                 Settled::GaveUp(message) => {
                     record.gave_up += 1;
+                    record.seen.push(lead.lead_id.clone());
                     (ErrorClass::GaveUp, message.clone())
                 }
             };
@@ -721,13 +1108,27 @@ impl Coordinator<'_> {
         (record, rejections, accepted)
     }
 
+    /// Commits a settled batch (if any) with everything buffered: rejections, and the
+    /// unchanged rows and seen `lead_id`s as a record of their own.
     fn commit(
         &mut self,
-        batch: Option<&BatchRecord>,
-        buffered: &mut Vec<RejectedRow>,
+        batch: Option<BatchRecord>,
         frontier: u64,
         uploader: &Uploader,
     ) -> Result<()> {
+        let buffered = std::mem::take(&mut self.buffered);
+        let mut records: Vec<BatchRecord> = batch.into_iter().collect();
+        if !buffered.unchanged.is_empty() || !buffered.seen.is_empty() {
+            records.push(BatchRecord {
+                seq: self.next_seq,
+                leads: buffered.unchanged.len() as u64,
+                unchanged: buffered.unchanged.len() as u64,
+                settled: buffered.unchanged,
+                seen: buffered.seen,
+                ..BatchRecord::default()
+            });
+            self.next_seq += 1;
+        }
         let stats = &uploader.stats;
         let counters = RunCounters {
             requests: self.earlier.requests + stats.requests.load(Ordering::Relaxed),
@@ -736,14 +1137,13 @@ impl Coordinator<'_> {
             splits: self.earlier.splits + stats.splits.load(Ordering::Relaxed),
         };
         self.checkpoint
-            .commit(self.run_id, batch, buffered, frontier, counters)
+            .commit(self.run_id, &records, &buffered.rejections, frontier, counters)
             .with_context(|| {
                 format!(
                     "cannot write the state file `{}` (the run stays resumable from its last commit)",
                     self.checkpoint.path().display()
                 )
             })?;
-        buffered.clear();
         Ok(())
     }
 }
@@ -759,17 +1159,57 @@ fn frontier(low_water: u64, in_flight: &BTreeSet<(u64, u64)>) -> u64 {
     low_water.min(oldest).saturating_sub(1)
 }
 
-/// The reader thread: pulls checked rows from the pipeline, serialises valid leads into
-/// batches, and hands over rejections and full batches in file order.
+/// The rows a reader thread has collected but not handed over yet.
+#[derive(Default)]
+struct Collected {
+    rejections: Vec<RejectedRow>,
+    unchanged: Vec<(u64, IndexKeys)>,
+    seen: Vec<String>,
+}
+
+impl Collected {
+    fn len(&self) -> usize {
+        self.rejections.len() + self.unchanged.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0 && self.seen.is_empty()
+    }
+
+    fn handover(&mut self, batch: Option<PendingBatch>, low_water: u64, last_row: u64) -> Handover {
+        let taken = std::mem::take(self);
+        Handover::Rows {
+            rejections: taken.rejections,
+            batch,
+            unchanged: taken.unchanged,
+            seen: taken.seen,
+            low_water,
+            last_row,
+        }
+    }
+}
+
+/// What the reader needs besides the pipeline.
+struct ReaderSetup {
+    batch_size: usize,
+    /// Payload hashes the API accepted before, by `lead_id` hash; `None` sends everything.
+    delta: Option<FxHashMap<u128, u64>>,
+    /// The column holding `lead_id`s, to mark rejected rows as present in the export.
+    id_column: Option<usize>,
+}
+
+/// The reader thread: pulls checked rows from the pipeline, serialises valid leads, sets
+/// aside those the API already holds unchanged, cuts the rest into batches, and hands
+/// everything over in file order.
 fn read_batches(
     pipeline: &mut Pipeline,
     tx: &mpsc::Sender<Handover>,
-    batch_size: usize,
-    mut seq: u64,
+    setup: &ReaderSetup,
     progress: &Progress,
 ) {
+    let batch_size = setup.batch_size;
     let mut open: Option<PendingBatch> = None;
-    let mut rejections = Vec::new();
+    let mut collected = Collected::default();
     let mut last_row = 0u64;
     let mut error = None;
     let send = |h: Handover| tx.blocking_send(h).is_ok();
@@ -786,54 +1226,62 @@ fn read_batches(
         match checked.outcome {
             Outcome::Valid(lead) => {
                 let json = serde_json::to_string(&lead).expect("a lead always serialises");
-                let batch = open.get_or_insert_with(|| {
-                    let b = PendingBatch {
-                        seq,
+                let hash = xxhash_rust::xxh3::xxh3_64(json.as_bytes());
+                let known = setup.delta.as_ref().and_then(|delta| {
+                    delta.get(&xxhash_rust::xxh3::xxh3_128(lead.lead_id.as_bytes()))
+                });
+                if known == Some(&hash) {
+                    collected.unchanged.push((checked.row, checked.keys));
+                    collected.seen.push(lead.lead_id);
+                } else {
+                    let batch = open.get_or_insert_with(|| PendingBatch {
+                        seq: 0,
                         leads: Vec::with_capacity(batch_size),
                         keys: Vec::with_capacity(batch_size),
                         records: Vec::with_capacity(batch_size),
-                    };
-                    seq += 1;
-                    b
-                });
-                batch.leads.push(BatchLead {
-                    row: checked.row,
-                    lead_id: lead.lead_id,
-                    json,
-                });
-                batch.keys.push(checked.keys);
-                batch
-                    .records
-                    .push(checked.record.expect("a valid row keeps its record"));
-                if batch.leads.len() == batch_size {
-                    let full = open.take();
-                    if !send(Handover::Rows {
-                        rejections: std::mem::take(&mut rejections),
-                        batch: full,
-                        low_water: last_row + 1,
-                        last_row,
-                    }) {
-                        return;
+                        hashes: Vec::with_capacity(batch_size),
+                        new: Vec::with_capacity(batch_size),
+                    });
+                    batch.leads.push(BatchLead {
+                        row: checked.row,
+                        lead_id: lead.lead_id,
+                        json,
+                    });
+                    batch.keys.push(checked.keys);
+                    batch
+                        .records
+                        .push(checked.record.expect("a valid row keeps its record"));
+                    batch.hashes.push(hash);
+                    batch.new.push(known.is_none());
+                    if batch.leads.len() == batch_size {
+                        let full = open.take();
+                        if !send(collected.handover(full, last_row + 1, last_row)) {
+                            return;
+                        }
+                        continue;
                     }
                 }
             }
             Outcome::Rejected { problems, original } => {
-                rejections.push(RejectedRow {
+                if let Some(id) = setup
+                    .id_column
+                    .and_then(|c| original.get(c))
+                    .map(|id| id.trim())
+                    .filter(|id| !id.is_empty())
+                {
+                    collected.seen.push(id.to_owned());
+                }
+                collected.rejections.push(RejectedRow {
                     row: checked.row,
                     problems,
                     original,
                 });
-                if rejections.len() >= 512 {
-                    let low_water = open.as_ref().map_or(last_row + 1, PendingBatch::first_row);
-                    if !send(Handover::Rows {
-                        rejections: std::mem::take(&mut rejections),
-                        batch: None,
-                        low_water,
-                        last_row,
-                    }) {
-                        return;
-                    }
-                }
+            }
+        }
+        if collected.len() >= 512 {
+            let low_water = open.as_ref().map_or(last_row + 1, PendingBatch::first_row);
+            if !send(collected.handover(None, low_water, last_row)) {
+                return;
             }
         }
     }
@@ -844,13 +1292,8 @@ fn read_batches(
     } else {
         pipeline.rows_read()
     };
-    if (!rejections.is_empty() || open.is_some())
-        && !send(Handover::Rows {
-            rejections,
-            batch: open,
-            low_water: last_row + 1,
-            last_row,
-        })
+    if (!collected.is_empty() || open.is_some())
+        && !send(collected.handover(open, last_row + 1, last_row))
     {
         return;
     }

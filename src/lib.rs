@@ -11,7 +11,8 @@
 //! - [`report`]: `rejected.csv`, per-class counts, the stderr table.
 //! - [`check`]: the `check` command, wiring the stages.
 //! - [`import`]: the `import` command: batches, [`upload`] (paced by [`pacing`], retried by
-//!   [`retry`]), [`checkpoint`] (the SQLite state file), resume; [`status`] reads the state.
+//!   [`retry`]), [`checkpoint`] (the SQLite state file), resume, [`lock`] (one run at a
+//!   time); [`status`] reads the state.
 //! - [`fsutil`] and [`exit`]: owner-only files, exit codes.
 
 pub mod check;
@@ -22,6 +23,7 @@ pub mod exit;
 pub mod fsutil;
 pub mod import;
 pub mod lead;
+pub mod lock;
 pub mod mapping;
 pub mod pacing;
 pub mod pipeline;

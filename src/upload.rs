@@ -283,6 +283,61 @@ impl Uploader {
         })
     }
 
+    /// Deletes leads by `lead_id` (`DELETE /leads/sync`), paced and retried like a batch.
+    pub async fn delete(&self, lead_ids: &[String]) -> Result<(), String> {
+        let body = serde_json::json!({ "lead_ids": lead_ids }).to_string();
+        let mut rng = StdRng::seed_from_u64(lead_ids.len() as u64);
+        let mut attempts = 0u32;
+        loop {
+            self.pacer.acquire().await;
+            attempts += 1;
+            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            let sent = self
+                .client
+                .delete(&self.url)
+                .header("X-API-Key", self.key.expose())
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone())
+                .send()
+                .await;
+            let (problem, retry_after) = match sent {
+                Err(e) => (transport_message(&e), None),
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let headers = response.headers();
+                    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+                    self.pacer.observe(&RateHeaders::parse(|name| text(name)));
+                    let retry_after =
+                        text("retry-after").and_then(|v| parse_retry_after(v, SystemTime::now()));
+                    let answer = response.text().await.unwrap_or_default();
+                    match classify_status(status) {
+                        StatusAction::Success => return Ok(()),
+                        StatusAction::Retry => {
+                            if status == 429 {
+                                self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                                if let Some(wait) = retry_after {
+                                    self.pacer.pause(wait);
+                                }
+                            }
+                            (
+                                format!("HTTP {status}: {}", error_message(&answer)),
+                                retry_after,
+                            )
+                        }
+                        _ => return Err(format!("HTTP {status}: {}", error_message(&answer))),
+                    }
+                }
+            };
+            if !self.policy.may_retry(attempts) || self.interrupted.load(Ordering::Relaxed) {
+                return Err(format!(
+                    "gave up after {attempts} attempts; last: {problem}"
+                ));
+            }
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(self.policy.delay(attempts, retry_after, &mut rng)).await;
+        }
+    }
+
     fn body(&self, leads: &[BatchLead]) -> String {
         let size: usize = leads.iter().map(|l| l.json.len() + 1).sum();
         let mut body = String::with_capacity(size + 64);

@@ -2,185 +2,20 @@
 //! loopback, checking exit codes, stdout, reports, the state file and the sandbox's final
 //! contents.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use naturalead_sandbox::{
-    Config, ConflictMode, FaultAction, Faults, HeaderStyle, Latency, LeadInput, Limits, Sandbox,
-    ScriptedFault, StoredLead,
+    Config, ConflictMode, FaultAction, Faults, HeaderStyle, Latency, LeadInput, Limits,
+    ScriptedFault,
 };
 use serde_json::Value;
 
-/// A sandbox on a loopback port, a scratch directory, and the binary.
-struct Env {
-    runtime: tokio::runtime::Runtime,
-    sandbox: Option<Sandbox>,
-    dir: tempfile::TempDir,
-}
+mod common;
 
-impl Env {
-    fn start(config: Config) -> Env {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let sandbox = runtime.block_on(Sandbox::start(config)).unwrap();
-        Env {
-            runtime,
-            sandbox: Some(sandbox),
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn sandbox(&self) -> &Sandbox {
-        self.sandbox.as_ref().unwrap()
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// `nl-import import <csv>` with the sandbox's URL and test key, fast retries, and the
-    /// given extra arguments.
-    fn import_cmd(&self, csv: &Path, extra: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nl-import"));
-        cmd.current_dir(self.dir.path()).arg("import").arg(csv);
-        if !extra.contains(&"--api-url") {
-            cmd.args(["--api-url", &self.sandbox().base_url()]);
-        }
-        cmd.args(["--state", "state.db", "--report-dir", "reports"])
-            .args(extra)
-            .env("NATURALEAD_API_KEY", self.sandbox().test_key())
-            .env_remove("NATURALEAD_API_URL")
-            .env_remove("NL_IMPORT_STATE")
-            .stdin(Stdio::null());
-        cmd
-    }
-
-    fn import(&self, csv: &Path, extra: &[&str]) -> Output {
-        self.import_cmd(csv, extra).output().unwrap()
-    }
-
-    fn leads(&self) -> Vec<StoredLead> {
-        self.sandbox().state().leads()
-    }
-
-    fn leads_by_id(&self) -> BTreeMap<String, StoredLead> {
-        let mut map = BTreeMap::new();
-        for lead in self.leads() {
-            let id = lead
-                .lead
-                .external_id
-                .clone()
-                .expect("every lead has a lead_id");
-            assert!(map.insert(id.clone(), lead).is_none(), "{id} stored twice");
-        }
-        map
-    }
-
-    fn sync_statuses(&self) -> Vec<Option<u16>> {
-        self.sandbox()
-            .state()
-            .requests()
-            .into_iter()
-            .filter(|r| r.path.ends_with("/leads/sync"))
-            .map(|r| r.status)
-            .collect()
-    }
-
-    fn summary(&self) -> Value {
-        serde_json::from_str(&std::fs::read_to_string(self.path("reports/summary.json")).unwrap())
-            .unwrap()
-    }
-
-    fn rejected_csv(&self) -> Vec<Vec<String>> {
-        let mut reader = csv::Reader::from_path(self.path("reports/rejected.csv")).unwrap();
-        reader
-            .records()
-            .map(|r| r.unwrap().iter().map(str::to_owned).collect())
-            .collect()
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        if let Some(sandbox) = self.sandbox.take() {
-            self.runtime.block_on(sandbox.shutdown());
-        }
-    }
-}
-
-/// A valid, distinct US phone for row `n`.
-fn phone(n: usize) -> String {
-    format!("+1 212 {}-{:04}", 300 + n / 10000, n % 10000)
-}
-
-fn e164(n: usize) -> String {
-    format!("+1212{}{:04}", 300 + n / 10000, n % 10000)
-}
-
-/// A CSV of `valid` valid rows, followed at the given positions by invalid ones.
-fn write_leads(path: &Path, valid: usize) {
-    let mut out = String::from("lead_id,name,phone,email,status,tags,company\n");
-    for n in 0..valid {
-        out.push_str(&format!(
-            "crm-{n:05},Lead {n},{},lead{n}@example.com,{},\"a;b{}\",Company {}\n",
-            phone(n),
-            ["new", "Contacted", "qualified", ""][n % 4],
-            n % 3,
-            n % 7
-        ));
-    }
-    std::fs::write(path, out).unwrap();
-}
-
-fn append(path: &Path, rows: &str) {
-    let mut text = std::fs::read_to_string(path).unwrap();
-    text.push_str(rows);
-    std::fs::write(path, text).unwrap();
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn assert_exit(out: &Output, code: i32) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "stdout:\n{}\nstderr:\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-}
-
-/// `read = imported + rejected + pending` in the summary.
-fn assert_adds_up(summary: &Value) {
-    let n = |k: &str| {
-        summary[k]
-            .as_u64()
-            .unwrap_or_else(|| panic!("{k} in {summary}"))
-    };
-    assert_eq!(
-        n("rows_read"),
-        n("imported") + n("rejected") + n("pending"),
-        "{summary:#}"
-    );
-    let by_class: u64 = summary["rejected_by_class"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|v| v.as_u64().unwrap())
-        .sum();
-    assert_eq!(by_class, n("rejected"));
-}
-
-fn fast() -> Vec<&'static str> {
-    vec!["--rate", "1000", "--rate-window", "1"]
-}
+use common::*;
 
 #[test]
 fn a_clean_import_leaves_exactly_the_check_payloads_on_the_server() {
@@ -537,28 +372,12 @@ fn a_batch_refused_whole_with_409_is_split_down_to_the_conflicting_leads() {
     assert!((3..=3 * 8).contains(&splits), "{splits} splits");
 }
 
-/// Starts an import in the background with latency on the server, so that it is killed
-/// mid-run.
+/// Starts an import in the background, small batches and few in flight, so that it is
+/// killed or interrupted mid-run.
 fn spawn_slow_import(env: &Env, csv: &Path) -> Child {
     let mut args = fast();
     args.extend(["--batch-size", "20", "--concurrency", "4"]);
-    env.import_cmd(csv, &args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn wait_for_leads(env: &Env, at_least: usize, child: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while env.leads().len() < at_least {
-        assert!(Instant::now() < deadline, "the import made no progress");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the import ended too early"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    spawn_import(env, csv, &args)
 }
 
 #[test]
