@@ -26,7 +26,7 @@ use crate::lock::{LockError, RunLock};
 use crate::mapping::Mapping;
 use crate::pacing::Pacer;
 use crate::pipeline::{IndexKeys, Outcome, Pipeline};
-use crate::report::{ClassCounts, RejectedRow, ReportPaths, ReportWriter, write_json};
+use crate::report::{ClassCounts, RejectedRow, ReportPaths, write_json};
 use crate::source::{FieldDecoder, SourceError};
 use crate::upload::{ApiKey, BatchLead, Settled, Stop, UploadSettings, Uploader};
 use rustc_hash::FxHashMap;
@@ -354,14 +354,7 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
     drop(runtime);
 
     // Reports from the state file: every rejected row of the run, every session.
-    create_private_dir(&input.report_dir).with_context(|| {
-        format!(
-            "cannot create report directory `{}`",
-            input.report_dir.display()
-        )
-    })?;
-    let mut report = ReportWriter::create(&input.report_dir, &headers)
-        .with_context(|| format!("cannot write in `{}`", input.report_dir.display()))?;
+    let mut report = input.open_report(&headers)?;
     checkpoint.for_each_rejection(run_id, |row| {
         report.add(&row).context("cannot write the report")
     })?;
@@ -475,14 +468,7 @@ fn dry_run(
         _ => FxHashMap::default(),
     };
     let headers = source.headers().to_vec();
-    create_private_dir(&input.report_dir).with_context(|| {
-        format!(
-            "cannot create report directory `{}`",
-            input.report_dir.display()
-        )
-    })?;
-    let mut report = ReportWriter::create(&input.report_dir, &headers)
-        .with_context(|| format!("cannot write in `{}`", input.report_dir.display()))?;
+    let mut report = input.open_report(&headers)?;
     let mut seen: rustc_hash::FxHashSet<u128> = rustc_hash::FxHashSet::default();
     let (mut rows_read, mut new, mut changed, mut unchanged) = (0u64, 0u64, 0u64, 0u64);
     for checked in Pipeline::start(source, validator, input.threads) {

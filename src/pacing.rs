@@ -3,9 +3,12 @@
 //!
 //! Two gates, both passed before every attempt (first sends and retries alike):
 //!
-//! - a `governor` GCRA limiter with burst 1 and one cell every `(window + margin) / rate`:
-//!   consecutive requests are always at least that far apart, so no sliding window of the
-//!   server's length can ever hold more than `rate` of them, whatever the latency;
+//! - a `governor` GCRA limiter with one cell every `(window + margin) / rate`, which spaces
+//!   requests evenly; its burst of 2 only lets a request that left late be followed at once
+//!   (so that scheduling delays do not add up to lost quota), never more;
+//! - a log of our own sends: no request leaves while `rate` of them left within the last
+//!   `window + margin`, so no sliding window of the server's length ever holds more than
+//!   `rate`, whatever the latency and whatever the limiter allowed;
 //! - a gate fed by the answers: a `Retry-After` pauses every request until it has passed, and
 //!   when the server's count of the key's requests exceeds ours (someone else is spending the
 //!   same key's budget) we space requests to fit what remains, and wait for the reset when
@@ -76,11 +79,10 @@ pub struct Pace {
 }
 
 impl Pace {
-    /// The safety margin added to the window: half a percent plus 50 ms, for the distance
-    /// between when we send and when the server counts (network and scheduling jitter on
-    /// a loaded machine).
+    /// The safety margin added to the window: half a percent plus 25 ms, for the distance
+    /// between when we send and when the server counts (network and scheduling jitter).
     pub fn margin(&self) -> Duration {
-        self.window / 200 + Duration::from_millis(50)
+        self.window / 200 + Duration::from_millis(25)
     }
 
     /// The time between two requests.
@@ -128,7 +130,7 @@ impl Pacer {
         let period = pace.period().max(Duration::from_micros(1));
         let quota = Quota::with_period(period)
             .expect("period is positive")
-            .allow_burst(NonZeroU32::MIN);
+            .allow_burst(NonZeroU32::new(2).expect("2 is not 0"));
         Pacer {
             pace,
             limiter: RateLimiter::direct(quota),
@@ -153,26 +155,37 @@ impl Pacer {
             // A pause may have been ordered while we waited for the limiter.
             let now = Instant::now();
             let mut gate = self.gate.lock().expect("pacer lock");
-            if gate_wait(&gate, now).is_some() {
+            if self.wait_in(&mut gate, now).is_some() {
                 continue;
             }
             gate.last_sent = Some(now);
             gate.recent.push_back(now);
-            let horizon = self.pace.window + self.pace.margin();
-            while gate
-                .recent
-                .front()
-                .is_some_and(|t| now.duration_since(*t) > horizon)
-            {
-                gate.recent.pop_front();
-            }
             self.stats.sent.fetch_add(1, Ordering::Relaxed);
             return;
         }
     }
 
     fn gate_wait(&self, now: Instant) -> Option<Duration> {
-        gate_wait(&self.gate.lock().expect("pacer lock"), now)
+        self.wait_in(&mut self.gate.lock().expect("pacer lock"), now)
+    }
+
+    /// How long until a request may leave by the gate and by our own send log.
+    fn wait_in(&self, gate: &mut Gate, now: Instant) -> Option<Duration> {
+        let horizon = self.pace.window + self.pace.margin();
+        while gate
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= horizon)
+        {
+            gate.recent.pop_front();
+        }
+        let rate = self.pace.rate.max(1) as usize;
+        let log_wait = (gate.recent.len() >= rate)
+            .then(|| gate.recent[gate.recent.len() - rate] + horizon - now);
+        match (gate_wait(gate, now), log_wait) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Pauses every request for `wait` (a `Retry-After`).
@@ -317,7 +330,7 @@ mod tests {
             rate: 50,
             window: Duration::from_secs(60),
         };
-        assert_eq!(pace.margin(), Duration::from_millis(350));
+        assert_eq!(pace.margin(), Duration::from_millis(325));
         assert!(pace.period() * 50 > pace.window);
         // ...while wasting less than one percent of the quota.
         assert!(pace.period() * 50 < pace.window.mul_f64(1.01));
@@ -386,6 +399,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn no_window_ever_holds_more_than_the_rate() {
+        let pace = Pace {
+            rate: 5,
+            window: Duration::from_millis(300),
+        };
+        let pacer = Pacer::new(pace);
+        let mut sent = Vec::new();
+        for _ in 0..16 {
+            pacer.acquire().await;
+            sent.push(Instant::now());
+        }
+        for (i, first) in sent.iter().enumerate() {
+            let within = sent[i..]
+                .iter()
+                .take_while(|t| t.duration_since(*first) < pace.window + pace.margin())
+                .count();
+            assert!(within <= 5, "{within} sends within one window");
+        }
+    }
+
+    #[tokio::test]
     async fn requests_are_spaced_by_the_period() {
         let pace = Pace {
             rate: 10,
@@ -396,14 +430,15 @@ mod tests {
         for _ in 0..4 {
             pacer.acquire().await;
         }
-        // The first leaves at once, the next three one period apart each.
+        // The first two leave at once (the burst that absorbs lateness), the next two one
+        // period apart each.
         let elapsed = start.elapsed();
         assert!(
-            elapsed >= pace.period() * 3 - Duration::from_millis(5),
+            elapsed >= pace.period() * 2 - Duration::from_millis(5),
             "{elapsed:?}"
         );
         assert!(
-            elapsed < pace.period() * 3 + Duration::from_millis(100),
+            elapsed < pace.period() * 2 + Duration::from_millis(100),
             "{elapsed:?}"
         );
     }

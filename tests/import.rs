@@ -47,7 +47,7 @@ fn a_clean_import_leaves_exactly_the_check_payloads_on_the_server() {
     assert_exit(&out, 3);
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains("234 rows read = 230 imported + 4 rejected + 0 pending"),
+        stdout.contains("234 rows read = 230 imported + 0 unchanged + 4 rejected + 0 pending"),
         "{stdout}"
     );
 
@@ -97,9 +97,14 @@ fn a_clean_import_leaves_exactly_the_check_payloads_on_the_server() {
         std::fs::read_to_string(env.path("check/rejected.csv")).unwrap()
     );
 
-    // A second run of the same file is a new run: it updates, never duplicates.
+    // A second run of the same file sends nothing (every lead unchanged); with --full it
+    // sends everything again, which updates and never duplicates.
     let again = env.import(&csv, &["--source", "crm-test"]);
     assert_exit(&again, 3);
+    assert_eq!(env.summary()["unchanged"], 230);
+    assert_eq!(env.sync_statuses().len(), 3);
+    let full = env.import(&csv, &["--source", "crm-test", "--full"]);
+    assert_exit(&full, 3);
     let stored = env.leads_by_id();
     assert_eq!(stored.len(), 230);
     assert!(stored.values().all(|l| l.write_count == 2));
@@ -150,7 +155,8 @@ fn pacing_uses_the_scaled_quota_without_a_single_429() {
     let allowed = f64::from(limit) / window.as_secs_f64();
     assert!(
         achieved >= 0.95 * allowed,
-        "achieved {achieved:.2}/s of {allowed}/s over {span:?}"
+        "achieved {achieved:.2}/s of {allowed}/s over {span:?}: {}",
+        env.summary()["session"]
     );
     // (The sandbox's exact sliding window is the judge: every request above passed it.)
     let summary = env.summary();
@@ -382,13 +388,7 @@ fn spawn_slow_import(env: &Env, csv: &Path) -> Child {
 
 #[test]
 fn a_killed_import_resumes_and_every_lead_arrives_exactly_once() {
-    let env = Env::start(Config {
-        faults: Faults {
-            latency: Some(Latency::range(20, 80)),
-            ..Faults::default()
-        },
-        ..Config::default()
-    });
+    let env = Env::start(with_latency(Latency::range(20, 80)));
     let csv = env.path("leads.csv");
     write_leads(&csv, 1500);
     append(&csv, "bad-1,No Phone,,,,,\nbad-2,Bad Phone,12,,,,\n");
@@ -431,13 +431,7 @@ fn a_killed_import_resumes_and_every_lead_arrives_exactly_once() {
 
 #[test]
 fn ctrl_c_finishes_in_flight_requests_exits_130_and_the_rerun_completes() {
-    let env = Env::start(Config {
-        faults: Faults {
-            latency: Some(Latency::fixed(50)),
-            ..Faults::default()
-        },
-        ..Config::default()
-    });
+    let env = Env::start(with_latency(Latency::fixed(50)));
     let csv = env.path("leads.csv");
     write_leads(&csv, 1000);
     let mut child = spawn_slow_import(&env, &csv);

@@ -110,6 +110,17 @@ impl Drop for Env {
     }
 }
 
+/// The default sandbox with `latency` on every sync request.
+pub fn with_latency(latency: naturalead_sandbox::Latency) -> Config {
+    Config {
+        faults: naturalead_sandbox::Faults {
+            latency: Some(latency),
+            ..naturalead_sandbox::Faults::default()
+        },
+        ..Config::default()
+    }
+}
+
 /// A valid, distinct US phone for row `n`.
 pub fn phone(n: usize) -> String {
     format!("+1 212 {}-{:04}", 300 + n / 10000, n % 10000)
