@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::config::CheckConfig;
 use crate::exit;
 use crate::fsutil::{OutputFile, create_private_dir};
-use crate::pipeline::{Outcome, Pipeline};
+use crate::pipeline::{Outcome, Pipeline, Verdict, Verdicts};
 use crate::report::{RejectedRow, ReportPaths, ReportWriter, write_json};
 
 /// The `summary.json` of a check (also printed with `--json`).
@@ -78,33 +78,48 @@ pub fn run(cfg: &CheckConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) ->
 
     // With `--emit-valid -` the leads own stdout, and the summary goes to stderr.
     let emit_to_stdout = emit.as_ref().is_some_and(OutputFile::is_stdout);
-    let mut pipeline = Pipeline::start(source, validator, input.threads);
     let (mut rows_read, mut valid) = (0u64, 0u64);
-    for checked in pipeline.by_ref() {
-        let checked = checked?;
-        rows_read += 1;
-        match checked.outcome {
-            Outcome::Valid(lead) => {
-                valid += 1;
-                if let Some(out) = emit.as_mut() {
-                    // As an io::Error, so that a closed stdout is recognised as such.
-                    serde_json::to_writer(&mut *out, &lead).map_err(std::io::Error::from)?;
-                    out.write_all(b"\n")?;
+    let duplicate_index_entries = match emit.as_mut() {
+        Some(out) => {
+            let mut pipeline = Pipeline::start(source, validator, input.threads);
+            for checked in pipeline.by_ref() {
+                let checked = checked?;
+                rows_read += 1;
+                match checked.outcome {
+                    Outcome::Valid(lead) => {
+                        valid += 1;
+                        // As an io::Error, so that a closed stdout is recognised as such.
+                        serde_json::to_writer(&mut *out, &lead).map_err(std::io::Error::from)?;
+                        out.write_all(b"\n")?;
+                    }
+                    Outcome::Rejected { problems, original } => {
+                        report
+                            .add(&RejectedRow {
+                                row: checked.row,
+                                problems,
+                                original,
+                            })
+                            .context("cannot write the report")?;
+                    }
                 }
             }
-            Outcome::Rejected { problems, original } => {
-                report
-                    .add(&RejectedRow {
-                        row: checked.row,
-                        problems,
-                        original,
-                    })
-                    .context("cannot write the report")?;
-            }
+            pipeline.index().len()
         }
-    }
-    let duplicate_index_entries = pipeline.index().len();
-    drop(pipeline);
+        // Without leads to write, the workers need not build them.
+        None => {
+            let mut verdicts = Verdicts::start(source, validator, input.threads);
+            for verdict in verdicts.by_ref() {
+                rows_read += 1;
+                match verdict? {
+                    Verdict::Valid => valid += 1,
+                    Verdict::Rejected(row) => {
+                        report.add(&row).context("cannot write the report")?;
+                    }
+                }
+            }
+            verdicts.index().len()
+        }
+    };
 
     let (rejected_csv, counts) = report.finish().context("cannot write rejected.csv")?;
     let valid_jsonl = match emit {

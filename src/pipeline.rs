@@ -2,27 +2,40 @@
 //! rows, with the validation spread over the machine's cores.
 //!
 //! A reader thread cuts the file into chunks of records; worker threads decode and validate
-//! chunks independently; the consuming thread puts them back in file order and runs the
-//! duplicate check, which needs that order ("the first wins"). Channels are bounded, so
-//! memory holds a few chunks at most whatever the file size; the only state that grows is
-//! the [`DuplicateIndex`].
+//! chunks independently, and prepare what the consumer hands out (the lead, or the problems
+//! and the row's fields as read); the consuming thread puts the chunks back in file order
+//! and runs only the duplicate check, which needs that order ("the first wins"). A consumed
+//! chunk goes back to the reader, which reads the next records into the same buffers: a
+//! fixed number of chunks circulates, so memory holds a few chunks at most whatever the
+//! file size, and rows are not allocated on one thread and freed on another. The only state
+//! that grows is the [`DuplicateIndex`], which is sized in advance from the file's size.
+//!
+//! [`Pipeline`] hands out each row with its [`Lead`] and record (what `import` needs);
+//! [`Verdicts`] only the verdicts (what `check` needs without `--emit-valid`), and so
+//! builds no leads.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 
-use crossbeam_channel::{Receiver, bounded};
+use crossbeam_channel::{Receiver, Sender, bounded};
 use csv::ByteRecord;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::lead::{ErrorClass, Lead, Problem};
+use crate::report::RejectedRow;
 use crate::source::{FieldDecoder, RawRow, Source, SourceError};
 use crate::validate::{DedupKeys, Validator};
 
-/// Records per chunk handed to a worker: large enough that channel traffic is negligible,
-/// small enough that a few chunks in flight stay well under a megabyte or two.
-const CHUNK_ROWS: usize = 512;
+/// Records per chunk handed to a worker: large enough that hand-offs between threads (and
+/// the wake-ups they cost) are rare, small enough that the chunks in flight stay within a
+/// few MiB.
+const CHUNK_ROWS: usize = 1024;
+
+/// Chunks in circulation per worker thread (plus two: one being read, one being consumed).
+const CHUNKS_PER_WORKER: usize = 2;
 
 /// One row after validation and the duplicate check.
 #[derive(Debug, Clone)]
@@ -80,22 +93,24 @@ pub enum Outcome {
     },
 }
 
-/// A row validated by a worker, before the duplicate check.
-struct Pre {
-    row: u64,
-    line: u64,
-    result: Result<Lead, Vec<Problem>>,
-    keys: DedupKeys,
-    /// Kept until the duplicate check has spoken, since it may still reject a valid row.
-    record: ByteRecord,
+/// The verdict on a row as [`Verdicts`] gives it: no lead, and nothing but what a report of
+/// the rejected rows needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The row is valid and the first of its identities.
+    Valid,
+    /// The row is rejected, with every problem found and its fields as read (the same
+    /// problems and fields as [`Outcome::Rejected`]).
+    Rejected(RejectedRow),
 }
 
 /// Rows seen so far, by identity, for "same lead_id or phone earlier in the input".
 ///
 /// Per distinct row it holds the phone as a `u64` (exact: the E.164 digits) and, when the
 /// file has its own ID column, a 128-bit hash of the lead_id (a collision needs about 2^64
-/// distinct IDs), each with the first row's number as a `u32`. See BENCHMARKS.md for the
-/// measured bytes per row.
+/// distinct IDs), each with the first row's number as a `u32`. The pipeline sizes it in
+/// advance from the file's size ([`DuplicateIndex::reserve`]), so it does not grow by
+/// doubling while the rows come in. See BENCHMARKS.md for the measured bytes per row.
 #[derive(Debug, Default)]
 pub struct DuplicateIndex {
     phones: FxHashMap<u64, u32>,
@@ -115,10 +130,22 @@ impl DuplicateIndex {
     /// Checks `keys` of row `row` against earlier rows; a row that is otherwise `valid`
     /// becomes the first of its identities when no earlier row claims them.
     pub fn check(&mut self, row: u64, keys: &DedupKeys, valid: bool) -> Vec<Problem> {
+        let id = self.index_keys(keys).id.zip(keys.lead_id.as_deref());
+        self.check_keys(row, keys.phone, id, valid)
+    }
+
+    /// [`DuplicateIndex::check`] with the lead_id already hashed ([`DuplicateIndex::id_key`])
+    /// when the index tracks IDs: `id` is the hash and the lead_id, for the message.
+    fn check_keys(
+        &mut self,
+        row: u64,
+        phone: Option<u64>,
+        id: Option<(u128, &str)>,
+        valid: bool,
+    ) -> Vec<Problem> {
         let row32 = u32::try_from(row).unwrap_or(u32::MAX);
-        let id_hash = self.index_keys(keys).id;
         let mut problems = Vec::new();
-        if let (Some(hash), Some(id)) = (id_hash, &keys.lead_id)
+        if let Some((hash, id)) = id
             && let Some(first) = self.ids.get(&hash)
         {
             problems.push(Problem::new(
@@ -127,7 +154,7 @@ impl DuplicateIndex {
                 format!("lead_id `{id}` already appears in row {first} (the first one wins)"),
             ));
         }
-        if let Some(phone) = keys.phone
+        if let Some(phone) = phone
             && let Some(first) = self.phones.get(&phone)
         {
             problems.push(Problem::new(
@@ -137,14 +164,23 @@ impl DuplicateIndex {
             ));
         }
         if valid && problems.is_empty() {
-            if let Some(hash) = id_hash {
+            if let Some((hash, _)) = id {
                 self.ids.insert(hash, row32);
             }
-            if let Some(phone) = keys.phone {
+            if let Some(phone) = phone {
                 self.phones.insert(phone, row32);
             }
         }
         problems
+    }
+
+    /// Makes room for `rows` rows in all (the rows already held included), so that the
+    /// index does not grow, and briefly hold its old and new tables at once, until then.
+    pub fn reserve(&mut self, rows: usize) {
+        self.phones.reserve(rows.saturating_sub(self.phones.len()));
+        if self.track_ids {
+            self.ids.reserve(rows.saturating_sub(self.ids.len()));
+        }
     }
 
     /// Distinct identities held.
@@ -173,6 +209,11 @@ impl DuplicateIndex {
         }
     }
 
+    /// The hash a lead_id is held under.
+    pub fn id_key(lead_id: &str) -> u128 {
+        xxhash_rust::xxh3::xxh3_128(lead_id.as_bytes())
+    }
+
     /// The identities `keys` stand for in this index.
     fn index_keys(&self, keys: &DedupKeys) -> IndexKeys {
         IndexKeys {
@@ -181,16 +222,92 @@ impl DuplicateIndex {
                 .lead_id
                 .as_deref()
                 .filter(|_| self.track_ids)
-                .map(|id| xxhash_rust::xxh3::xxh3_128(id.as_bytes())),
+                .map(DuplicateIndex::id_key),
         }
     }
 }
 
-/// The running pipeline; iterate it for rows in file order.
-pub struct Pipeline {
-    results: Receiver<(u64, Vec<Pre>)>,
-    parked: BTreeMap<u64, Vec<Pre>>,
-    current: std::vec::IntoIter<Pre>,
+/// What a worker found for one row, kept in its chunk beside the record (the buffers are
+/// reused from chunk to chunk).
+#[derive(Debug, Default)]
+struct Pre {
+    /// Whether validation passed (the duplicate check may still reject the row).
+    valid: bool,
+    /// The problems validation found, for a row that is not `valid`.
+    problems: Vec<Problem>,
+    /// The fields as read (lossily decoded), for a row that is not `valid`.
+    original: Vec<String>,
+    /// The phone key.
+    phone: Option<u64>,
+    /// The lead_id's hash, when the index tracks IDs and the row has a lead_id.
+    id: Option<u128>,
+    /// That lead_id, for the message of a duplicate.
+    lead_id: String,
+}
+
+impl Pre {
+    fn reset(&mut self) {
+        self.valid = false;
+        self.problems.clear();
+        self.original.clear();
+        self.phone = None;
+        self.id = None;
+        self.lead_id.clear();
+    }
+}
+
+/// Rows read together and validated together.
+#[derive(Debug, Default)]
+struct Chunk {
+    /// Position in file order.
+    seq: u64,
+    /// Rows in use; the vectors may hold more, left from earlier use.
+    len: usize,
+    /// The records as read.
+    raw: Vec<RawRow>,
+    /// What the worker found, per record.
+    pre: Vec<Pre>,
+    /// The lead of each valid record, when leads are wanted (apart from `pre`, which the
+    /// consumer reads for every row).
+    leads: Vec<Option<Lead>>,
+    /// The first chunk carries an estimate of the file's rows, to size the index.
+    estimate: Option<u64>,
+}
+
+/// What workers do to a row besides validating it.
+#[derive(Debug, Clone, Copy)]
+struct WorkerSetup {
+    decoder: FieldDecoder,
+    width: usize,
+    /// Build the lead of each valid row.
+    leads: bool,
+    /// Hash lead_ids (the index tracks them).
+    track_ids: bool,
+}
+
+/// A row after the duplicate check, before it is dressed for [`Pipeline`] or [`Verdicts`].
+// Built and taken apart once per row, right away: boxing the lead would cost more.
+#[allow(clippy::large_enum_variant)]
+enum Resolved {
+    Valid {
+        lead: Option<Lead>,
+        keys: IndexKeys,
+        record: Option<ByteRecord>,
+    },
+    Rejected {
+        problems: Vec<Problem>,
+        original: Vec<String>,
+    },
+}
+
+/// The threads and the consuming end shared by [`Pipeline`] and [`Verdicts`].
+struct Engine {
+    results: Receiver<Chunk>,
+    recycle: Sender<Chunk>,
+    parked: BTreeMap<u64, Chunk>,
+    current: Option<Chunk>,
+    /// The next row of `current` to hand out.
+    pos: usize,
     next_chunk: u64,
     index: DuplicateIndex,
     decoder: FieldDecoder,
@@ -198,6 +315,8 @@ pub struct Pipeline {
     threads: Vec<JoinHandle<()>>,
     finished: bool,
     progress: Arc<ReadProgress>,
+    /// Hand out the records of valid rows.
+    records: bool,
 }
 
 /// What the reader thread has done so far, readable while it runs.
@@ -223,35 +342,44 @@ impl StopReading {
     }
 }
 
-impl Pipeline {
-    /// Starts reading `source` and validating with `validator` on `workers` threads.
-    pub fn start(source: Source, validator: Validator, workers: usize) -> Pipeline {
-        let index = DuplicateIndex::new(validator.has_id_column());
-        Pipeline::resume(source, validator, workers, index, SkipPlan::default())
-    }
-
-    /// Starts like [`Pipeline::start`], for a run that settled some rows before: rows in
-    /// `skip` are counted but not read again, and `index` already holds their identities.
-    pub fn resume(
+impl Engine {
+    fn start(
         source: Source,
         validator: Validator,
         workers: usize,
         index: DuplicateIndex,
         skip: SkipPlan,
-    ) -> Pipeline {
+        leads: bool,
+    ) -> Engine {
         let workers = workers.max(1);
-        let decoder = source.decoder();
-        let width = source.headers().len();
+        let setup = WorkerSetup {
+            decoder: source.decoder(),
+            width: source.headers().len(),
+            leads,
+            track_ids: index.tracks_ids(),
+        };
         let progress = Arc::new(ReadProgress::default());
-        let (chunk_tx, chunk_rx) = bounded::<(u64, Vec<RawRow>)>(workers * 2);
-        let (result_tx, result_rx) = bounded::<(u64, Vec<Pre>)>(workers * 2);
+        // Every channel can hold every chunk, so a send never blocks: the chunks in
+        // circulation are what bounds the work in flight.
+        let chunks = workers * CHUNKS_PER_WORKER + 2;
+        let (chunk_tx, chunk_rx) = bounded::<Chunk>(chunks);
+        let (result_tx, result_rx) = bounded::<Chunk>(chunks);
+        let (recycle_tx, recycle_rx) = bounded::<Chunk>(chunks);
         let error = Arc::new(Mutex::new(None));
         let mut threads = Vec::with_capacity(workers + 1);
 
         let reader_error = Arc::clone(&error);
         let reader_progress = Arc::clone(&progress);
         threads.push(thread::spawn(move || {
-            read_chunks(source, &chunk_tx, &reader_error, &skip, &reader_progress);
+            let reader = Reader {
+                tx: chunk_tx,
+                recycle: recycle_rx,
+                chunks,
+                error: &reader_error,
+                skip: &skip,
+                progress: &reader_progress,
+            };
+            reader.run(source);
         }));
         let validator = Arc::new(validator);
         for _ in 0..workers {
@@ -259,66 +387,41 @@ impl Pipeline {
             let tx = result_tx.clone();
             let validator = Arc::clone(&validator);
             threads.push(thread::spawn(move || {
-                for (seq, rows) in rx {
-                    let checked = rows
-                        .into_iter()
-                        .map(|raw| pre_validate(raw, &validator, decoder, width))
-                        .collect();
-                    if tx.send((seq, checked)).is_err() {
+                for mut chunk in rx {
+                    validate_chunk(&mut chunk, &validator, setup);
+                    if tx.send(chunk).is_err() {
                         return;
                     }
                 }
             }));
         }
-        Pipeline {
+        Engine {
             results: result_rx,
+            recycle: recycle_tx,
             parked: BTreeMap::new(),
-            current: Vec::new().into_iter(),
+            current: None,
+            pos: 0,
             next_chunk: 0,
             index,
-            decoder,
+            decoder: setup.decoder,
             error,
             threads,
             finished: false,
             progress,
+            records: leads,
         }
     }
 
-    /// A handle that stops the reading.
-    pub fn stopper(&self) -> StopReading {
-        StopReading(Arc::clone(&self.progress))
-    }
-
-    /// Data rows read from the file so far, skipped ones included.
-    pub fn rows_read(&self) -> u64 {
-        self.progress.rows.load(Ordering::Relaxed)
-    }
-
-    /// Rows skipped so far because an earlier run settled them.
-    pub fn rows_skipped(&self) -> u64 {
-        self.progress.skipped.load(Ordering::Relaxed)
-    }
-
-    /// The decoder of the file's fields.
-    pub fn decoder(&self) -> FieldDecoder {
-        self.decoder
-    }
-
-    /// The duplicate index, for its size.
-    pub fn index(&self) -> &DuplicateIndex {
-        &self.index
-    }
-
     /// The next chunk in file order, or `None` when every worker is done.
-    fn next_in_order(&mut self) -> Option<Vec<Pre>> {
+    fn next_in_order(&mut self) -> Option<Chunk> {
         loop {
             if let Some(chunk) = self.parked.remove(&self.next_chunk) {
                 self.next_chunk += 1;
                 return Some(chunk);
             }
             match self.results.recv() {
-                Ok((seq, chunk)) => {
-                    self.parked.insert(seq, chunk);
+                Ok(chunk) => {
+                    self.parked.insert(chunk.seq, chunk);
                 }
                 Err(_) => return None,
             }
@@ -335,49 +438,151 @@ impl Pipeline {
         }
         self.error.lock().ok().and_then(|mut e| e.take())
     }
+
+    /// The next row in file order, after the duplicate check: its row and line numbers and
+    /// what became of it.
+    fn next_row(&mut self) -> Option<Result<(u64, u64, Resolved), SourceError>> {
+        if self.finished {
+            return None;
+        }
+        let chunk = loop {
+            match &mut self.current {
+                Some(chunk) if self.pos < chunk.len => break chunk,
+                current => {
+                    if let Some(done) = current.take() {
+                        // Back to the reader; it may have stopped, which is fine.
+                        let _ = self.recycle.try_send(done);
+                    }
+                    match self.next_in_order() {
+                        Some(chunk) => {
+                            if let Some(rows) = chunk.estimate {
+                                self.index
+                                    .reserve(usize::try_from(rows).unwrap_or(usize::MAX));
+                            }
+                            self.current = Some(chunk);
+                            self.pos = 0;
+                        }
+                        None => return self.finish().map(Err),
+                    }
+                }
+            }
+        };
+        let i = self.pos;
+        self.pos += 1;
+        let raw = &mut chunk.raw[i];
+        let pre = &mut chunk.pre[i];
+        let id = pre.id.map(|hash| (hash, pre.lead_id.as_str()));
+        let duplicates = self.index.check_keys(raw.row, pre.phone, id, pre.valid);
+        let resolved = match (pre.valid, duplicates.is_empty()) {
+            (true, true) => Resolved::Valid {
+                lead: chunk.leads.get_mut(i).and_then(Option::take),
+                keys: IndexKeys {
+                    phone: pre.phone,
+                    id: pre.id,
+                },
+                record: self.records.then(|| std::mem::take(&mut raw.record)),
+            },
+            (true, false) => Resolved::Rejected {
+                problems: duplicates,
+                original: self.decoder.decode_lossy(&raw.record),
+            },
+            (false, _) => {
+                let mut problems = std::mem::take(&mut pre.problems);
+                problems.extend(duplicates);
+                Resolved::Rejected {
+                    problems,
+                    original: std::mem::take(&mut pre.original),
+                }
+            }
+        };
+        Some(Ok((raw.row, raw.line, resolved)))
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // Closing our ends makes the workers' sends and the reader's wait for a free chunk
+        // fail, which ends them; threads are detached rather than joined so dropping never
+        // blocks.
+        self.threads.clear();
+    }
+}
+
+/// The running pipeline; iterate it for rows in file order, each with its lead and record.
+pub struct Pipeline {
+    engine: Engine,
+}
+
+impl Pipeline {
+    /// Starts reading `source` and validating with `validator` on `workers` threads.
+    pub fn start(source: Source, validator: Validator, workers: usize) -> Pipeline {
+        let index = DuplicateIndex::new(validator.has_id_column());
+        Pipeline::resume(source, validator, workers, index, SkipPlan::default())
+    }
+
+    /// Starts like [`Pipeline::start`], for a run that settled some rows before: rows in
+    /// `skip` are counted but not read again, and `index` already holds their identities.
+    pub fn resume(
+        source: Source,
+        validator: Validator,
+        workers: usize,
+        index: DuplicateIndex,
+        skip: SkipPlan,
+    ) -> Pipeline {
+        Pipeline {
+            engine: Engine::start(source, validator, workers, index, skip, true),
+        }
+    }
+
+    /// A handle that stops the reading.
+    pub fn stopper(&self) -> StopReading {
+        StopReading(Arc::clone(&self.engine.progress))
+    }
+
+    /// Data rows read from the file so far, skipped ones included.
+    pub fn rows_read(&self) -> u64 {
+        self.engine.progress.rows.load(Ordering::Relaxed)
+    }
+
+    /// Rows skipped so far because an earlier run settled them.
+    pub fn rows_skipped(&self) -> u64 {
+        self.engine.progress.skipped.load(Ordering::Relaxed)
+    }
+
+    /// The decoder of the file's fields.
+    pub fn decoder(&self) -> FieldDecoder {
+        self.engine.decoder
+    }
+
+    /// The duplicate index, for its size.
+    pub fn index(&self) -> &DuplicateIndex {
+        &self.engine.index
+    }
 }
 
 impl Iterator for Pipeline {
     type Item = Result<CheckedRow, SourceError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.finished {
-            return None;
-        }
-        let pre = loop {
-            if let Some(pre) = self.current.next() {
-                break pre;
-            }
-            match self.next_in_order() {
-                Some(chunk) => self.current = chunk.into_iter(),
-                None => return self.finish().map(Err),
-            }
+        let (row, line, resolved) = match self.engine.next_row()? {
+            Ok(next) => next,
+            Err(e) => return Some(Err(e)),
         };
-        let valid = pre.result.is_ok();
-        let duplicates = self.index.check(pre.row, &pre.keys, valid);
-        let mut keys = IndexKeys::default();
-        let mut record = None;
-        let outcome = match (pre.result, duplicates.is_empty()) {
-            (Ok(lead), true) => {
-                keys = self.index.index_keys(&pre.keys);
-                record = Some(pre.record);
-                Outcome::Valid(lead)
-            }
-            (Ok(_), false) => Outcome::Rejected {
-                problems: duplicates,
-                original: self.decoder.decode_lossy(&pre.record),
-            },
-            (Err(mut problems), _) => {
-                problems.extend(duplicates);
-                Outcome::Rejected {
-                    problems,
-                    original: self.decoder.decode_lossy(&pre.record),
-                }
-            }
+        let (outcome, keys, record) = match resolved {
+            Resolved::Valid { lead, keys, record } => (
+                Outcome::Valid(lead.expect("workers build the leads of a Pipeline")),
+                keys,
+                record,
+            ),
+            Resolved::Rejected { problems, original } => (
+                Outcome::Rejected { problems, original },
+                IndexKeys::default(),
+                None,
+            ),
         };
         Some(Ok(CheckedRow {
-            row: pre.row,
-            line: pre.line,
+            row,
+            line,
             outcome,
             keys,
             record,
@@ -385,92 +590,235 @@ impl Iterator for Pipeline {
     }
 }
 
-impl Drop for Pipeline {
-    fn drop(&mut self) {
-        // Closing our end makes the workers' sends fail, which ends them, which ends the
-        // reader; threads are detached rather than joined so dropping never blocks.
-        self.threads.clear();
+/// A running pipeline that gives only the verdicts: what `check` needs when it writes no
+/// leads. It validates and checks duplicates exactly as [`Pipeline`] does (the same rows
+/// are rejected, with the same problems and fields), but builds no [`Lead`]s.
+pub struct Verdicts {
+    engine: Engine,
+}
+
+impl Verdicts {
+    /// Starts reading `source` and validating with `validator` on `workers` threads.
+    pub fn start(source: Source, validator: Validator, workers: usize) -> Verdicts {
+        let index = DuplicateIndex::new(validator.has_id_column());
+        Verdicts {
+            engine: Engine::start(
+                source,
+                validator,
+                workers,
+                index,
+                SkipPlan::default(),
+                false,
+            ),
+        }
+    }
+
+    /// The duplicate index, for its size.
+    pub fn index(&self) -> &DuplicateIndex {
+        &self.engine.index
     }
 }
 
-fn read_chunks(
-    mut source: Source,
-    tx: &crossbeam_channel::Sender<(u64, Vec<RawRow>)>,
-    error: &Mutex<Option<SourceError>>,
-    skip: &SkipPlan,
-    progress: &ReadProgress,
-) {
-    let mut seq = 0;
-    let mut chunk = Vec::with_capacity(CHUNK_ROWS);
-    loop {
-        if progress.stop.load(Ordering::Relaxed) {
-            break;
-        }
-        match source.next_row() {
-            Ok(Some(row)) => {
-                progress.rows.store(row.row, Ordering::Relaxed);
-                if skip.skips(row.row) {
-                    progress.skipped.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-                chunk.push(row);
-                if chunk.len() == CHUNK_ROWS {
-                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_ROWS));
-                    if tx.send((seq, full)).is_err() {
-                        return;
+impl Iterator for Verdicts {
+    type Item = Result<Verdict, SourceError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (row, _, resolved) = match self.engine.next_row()? {
+            Ok(next) => next,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(Ok(match resolved {
+            Resolved::Valid { .. } => Verdict::Valid,
+            Resolved::Rejected { problems, original } => Verdict::Rejected(RejectedRow {
+                row,
+                problems,
+                original,
+            }),
+        }))
+    }
+}
+
+/// The reader thread's side: fills free chunks with records and sends them to the workers.
+struct Reader<'a> {
+    tx: Sender<Chunk>,
+    recycle: Receiver<Chunk>,
+    /// Chunks this reader may make; after that it waits for used ones to come back.
+    chunks: usize,
+    error: &'a Mutex<Option<SourceError>>,
+    skip: &'a SkipPlan,
+    progress: &'a ReadProgress,
+}
+
+impl Reader<'_> {
+    fn run(self, mut source: Source) {
+        let mut made = 0;
+        let mut seq = 0;
+        loop {
+            let mut chunk = match self.recycle.try_recv() {
+                Ok(chunk) => chunk,
+                Err(_) if made < self.chunks => {
+                    made += 1;
+                    Chunk {
+                        raw: Vec::with_capacity(CHUNK_ROWS),
+                        pre: Vec::with_capacity(CHUNK_ROWS),
+                        ..Chunk::default()
                     }
-                    seq += 1;
                 }
+                Err(_) => match self.recycle.recv() {
+                    Ok(chunk) => chunk,
+                    // The consumer is gone.
+                    Err(_) => return,
+                },
+            };
+            chunk.seq = seq;
+            chunk.len = 0;
+            chunk.estimate = None;
+            let more = self.fill(&mut source, &mut chunk);
+            if chunk.len > 0 {
+                if seq == 0 {
+                    chunk.estimate = source.estimate_rows();
+                }
+                if self.tx.send(chunk).is_err() {
+                    return;
+                }
+                seq += 1;
             }
-            Ok(None) => break,
-            Err(e) => {
-                if let Ok(mut slot) = error.lock() {
-                    *slot = Some(e);
-                }
-                break;
+            if !more {
+                return;
             }
         }
     }
-    if !chunk.is_empty() {
-        let _ = tx.send((seq, chunk));
+
+    /// Reads records into `chunk` until it is full; `false` when there are no more to read
+    /// (the end of the file, an error, or a stop).
+    fn fill(&self, source: &mut Source, chunk: &mut Chunk) -> bool {
+        while chunk.len < CHUNK_ROWS {
+            if self.progress.stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            if chunk.raw.len() == chunk.len {
+                chunk.raw.push(RawRow::default());
+            }
+            let raw = &mut chunk.raw[chunk.len];
+            match source.next_row_into(raw) {
+                Ok(true) => {
+                    self.progress.rows.store(raw.row, Ordering::Relaxed);
+                    if self.skip.skips(raw.row) {
+                        self.progress.skipped.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    chunk.len += 1;
+                }
+                Ok(false) => return false,
+                Err(e) => {
+                    if let Ok(mut slot) = self.error.lock() {
+                        *slot = Some(e);
+                    }
+                    return false;
+                }
+            }
+        }
+        true
     }
 }
 
-/// Decodes and validates one record; a record of the wrong width or with undecodable bytes
-/// is a `malformed_row`.
-fn pre_validate(raw: RawRow, validator: &Validator, decoder: FieldDecoder, width: usize) -> Pre {
-    let malformed = |message: String| Pre {
-        row: raw.row,
-        line: raw.line,
-        result: Err(vec![Problem::new(ErrorClass::MalformedRow, "", message)]),
-        keys: DedupKeys::default(),
-        record: raw.record.clone(),
-    };
-    if raw.record.len() != width {
-        return malformed(format!(
-            "line {}: expected {width} fields (the header's width) but found {}",
-            raw.line,
-            raw.record.len()
-        ));
+/// Decodes and validates the rows of a chunk.
+fn validate_chunk(chunk: &mut Chunk, validator: &Validator, setup: WorkerSetup) {
+    let Chunk {
+        len,
+        raw,
+        pre,
+        leads,
+        ..
+    } = chunk;
+    if pre.len() < *len {
+        pre.resize_with(*len, Pre::default);
     }
-    let validated = match decoder.decode_record(&raw.record) {
-        Ok(fields) => validator.validate(&fields),
-        Err((column, _)) => {
-            return malformed(format!(
+    if setup.leads {
+        leads.clear();
+    }
+    let mut fields: Vec<Cow<'_, str>> = Vec::with_capacity(setup.width);
+    for (raw, pre) in raw[..*len].iter().zip(pre.iter_mut()) {
+        pre.reset();
+        let lead = pre_validate(raw, pre, &mut fields, validator, setup);
+        if setup.leads {
+            leads.push(lead);
+        }
+    }
+}
+
+/// Decodes and validates one record into `pre`, and returns its lead when it is valid and
+/// leads are wanted; a record of the wrong width or with undecodable bytes is a
+/// `malformed_row`.
+fn pre_validate<'r>(
+    raw: &'r RawRow,
+    pre: &mut Pre,
+    fields: &mut Vec<Cow<'r, str>>,
+    validator: &Validator,
+    setup: WorkerSetup,
+) -> Option<Lead> {
+    let decoder = setup.decoder;
+    let malformed = |pre: &mut Pre, message: String| {
+        pre.problems
+            .push(Problem::new(ErrorClass::MalformedRow, "", message));
+        pre.original = decoder.decode_lossy(&raw.record);
+        None
+    };
+    if raw.record.len() != setup.width {
+        return malformed(
+            pre,
+            format!(
+                "line {}: expected {} fields (the header's width) but found {}",
+                raw.line,
+                setup.width,
+                raw.record.len()
+            ),
+        );
+    }
+    if let Err(column) = decoder.decode_record_into(&raw.record, fields) {
+        return malformed(
+            pre,
+            format!(
                 "line {}: column {} holds bytes that are not valid {}; pass --encoding if the file uses another one",
                 raw.line,
                 column + 1,
                 decoder.name()
-            ));
-        }
-    };
-    Pre {
-        row: raw.row,
-        line: raw.line,
-        result: validated.result,
-        keys: validated.keys,
-        record: raw.record,
+            ),
+        );
     }
+    let mut lead = None;
+    if setup.leads {
+        let validated = validator.validate(fields);
+        pre.phone = validated.keys.phone;
+        if setup.track_ids
+            && let Some(id) = validated.keys.lead_id
+        {
+            pre.id = Some(DuplicateIndex::id_key(&id));
+            pre.lead_id = id;
+        }
+        match validated.result {
+            Ok(valid) => {
+                pre.valid = true;
+                lead = Some(valid);
+            }
+            Err(problems) => pre.problems = problems,
+        }
+    } else {
+        let findings = validator.findings(fields);
+        pre.phone = findings.phone;
+        if setup.track_ids
+            && let Some(id) = findings.lead_id()
+        {
+            pre.id = Some(DuplicateIndex::id_key(&id));
+            pre.lead_id.push_str(&id);
+        }
+        pre.valid = findings.is_valid();
+        pre.problems = findings.problems;
+    }
+    if !pre.valid {
+        pre.original = decoder.decode_lossy(&raw.record);
+    }
+    lead
 }
 
 #[cfg(test)]
@@ -497,5 +845,119 @@ mod tests {
         // An invalid row never becomes "the first": a later valid row with its phone is fine.
         assert!(index.check(4, &keys(9, "z"), false).is_empty());
         assert!(index.check(5, &keys(9, "y"), true).is_empty());
+    }
+
+    /// A file of several chunks with valid, invalid, malformed and duplicate rows.
+    fn mixed_file(rows: usize) -> tempfile::NamedTempFile {
+        use std::io::Write as _;
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "lead_id,name,phone,email,status").unwrap();
+        for i in 0..rows {
+            let phone = format!("+1 212 200 {:04}", i % 9000);
+            match i % 11 {
+                0 => writeln!(file, "id-{i},N{i},{phone},bad@,new"),
+                1 => writeln!(file, "id-{},N{i},+1 212 201 {:04},,new", i - 1, i % 9000),
+                2 => writeln!(file, "id-{i},N{i},{phone}"),
+                3 => writeln!(file, "id-{i},N{i},555-12,,qualifed"),
+                4 => writeln!(file, ",N{i},+1 212 200 0004,,"),
+                _ => writeln!(file, "id-{i},N{i},{phone},n{i}@example.com,contacted"),
+            }
+            .unwrap();
+        }
+        file.flush().unwrap();
+        file
+    }
+
+    fn open(path: &std::path::Path) -> (Source, Validator) {
+        let source = Source::open(path, crate::source::SourceOptions::default()).unwrap();
+        let mapping = crate::mapping::Mapping::resolve(source.headers(), None, path).unwrap();
+        let validator = Validator::new(&mapping, crate::validate::parse_region("US").unwrap());
+        (source, validator)
+    }
+
+    #[test]
+    fn verdicts_are_the_pipelines_verdicts_in_file_order() {
+        let file = mixed_file(CHUNK_ROWS * 5 + 17);
+        let (source, validator) = open(file.path());
+        let mut pipeline = Pipeline::start(source, validator, 3);
+        let mut expected = Vec::new();
+        for checked in pipeline.by_ref() {
+            let checked = checked.unwrap();
+            expected.push(match checked.outcome {
+                Outcome::Valid(lead) => {
+                    assert!(checked.record.is_some());
+                    assert_eq!(
+                        checked.keys.phone.map(|p| format!("+{p}")),
+                        Some(lead.phone)
+                    );
+                    Verdict::Valid
+                }
+                Outcome::Rejected { problems, original } => {
+                    assert!(checked.record.is_none());
+                    assert_eq!(checked.keys, IndexKeys::default());
+                    Verdict::Rejected(RejectedRow {
+                        row: checked.row,
+                        problems,
+                        original,
+                    })
+                }
+            });
+        }
+        assert_eq!(expected.len(), CHUNK_ROWS * 5 + 17);
+        let classes = |v: &[Verdict]| {
+            let mut seen = std::collections::BTreeSet::new();
+            for verdict in v {
+                if let Verdict::Rejected(row) = verdict {
+                    seen.insert(row.class());
+                }
+            }
+            seen
+        };
+        assert_eq!(
+            classes(&expected).into_iter().collect::<Vec<_>>(),
+            [
+                ErrorClass::MalformedRow,
+                ErrorClass::InvalidPhone,
+                ErrorClass::InvalidEmail,
+                ErrorClass::DuplicateInFile
+            ]
+        );
+        for workers in [1, 2] {
+            let (source, validator) = open(file.path());
+            let mut verdicts = Verdicts::start(source, validator, workers);
+            let got: Vec<Verdict> = verdicts.by_ref().map(Result::unwrap).collect();
+            assert_eq!(got, expected);
+            assert_eq!(verdicts.index().len(), pipeline.index().len());
+        }
+    }
+
+    #[test]
+    fn a_resumed_pipeline_skips_settled_rows() {
+        let file = mixed_file(CHUNK_ROWS + 100);
+        let (source, validator) = open(file.path());
+        let skip = SkipPlan {
+            through: 1000,
+            rows: [1010, 1020].into_iter().collect(),
+        };
+        let index = DuplicateIndex::new(true);
+        let mut pipeline = Pipeline::resume(source, validator, 2, index, skip);
+        let rows: Vec<u64> = pipeline.by_ref().map(|c| c.unwrap().row).collect();
+        let expected: Vec<u64> = (1001..=(CHUNK_ROWS as u64 + 100))
+            .filter(|r| ![1010, 1020].contains(r))
+            .collect();
+        assert_eq!(rows, expected);
+        assert_eq!(pipeline.rows_read(), CHUNK_ROWS as u64 + 100);
+        assert_eq!(pipeline.rows_skipped(), 1002);
+    }
+
+    #[test]
+    fn the_index_is_sized_from_the_file() {
+        let file = mixed_file(CHUNK_ROWS * 3);
+        let (source, validator) = open(file.path());
+        let mut verdicts = Verdicts::start(source, validator, 2);
+        assert!(verdicts.next().is_some());
+        // Sized for all the rows from the first chunk on, before they come in.
+        assert!(verdicts.index().phones.capacity() >= CHUNK_ROWS * 3);
+        assert!(verdicts.index().ids.capacity() >= CHUNK_ROWS * 3);
     }
 }

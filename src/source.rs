@@ -116,6 +116,24 @@ impl FieldDecoder {
         Ok(out)
     }
 
+    /// Decodes every field of a record into `out` (cleared first), as
+    /// [`FieldDecoder::decode_record`] does without allocating a vector per record; `Err`
+    /// with the 0-based index of the first undecodable field.
+    pub fn decode_record_into<'a>(
+        self,
+        record: &'a ByteRecord,
+        out: &mut Vec<Cow<'a, str>>,
+    ) -> Result<(), usize> {
+        out.clear();
+        for (i, field) in record.iter().enumerate() {
+            match self.decode(field) {
+                Ok(text) => out.push(text),
+                Err(_) => return Err(i),
+            }
+        }
+        Ok(())
+    }
+
     /// Decodes every field, replacing what cannot be decoded with U+FFFD.
     pub fn decode_lossy(self, record: &ByteRecord) -> Vec<String> {
         record
@@ -201,7 +219,7 @@ pub enum SourceError {
 }
 
 /// One record as read: its numbers and its raw fields.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RawRow {
     /// 1-based data row number (the header is row 0).
     pub row: u64,
@@ -222,6 +240,8 @@ pub struct Source {
     lookahead: Option<RawRow>,
     /// Whether lines end with CRLF (the csv crate then reports record lines one short).
     crlf: bool,
+    /// Where the header ends, in the bytes the csv reader has seen.
+    header_end: u64,
 }
 
 impl fmt::Debug for Source {
@@ -310,6 +330,7 @@ impl Source {
             next_row: 0,
             lookahead: None,
             crlf,
+            header_end: 0,
         };
         source.read_header()?;
         match source.read_record()? {
@@ -364,6 +385,7 @@ impl Source {
             headers.push(name.into_owned());
         }
         self.headers = headers;
+        self.header_end = self.reader.position().byte();
         Ok(())
     }
 
@@ -422,6 +444,50 @@ impl Source {
             return Ok(Some(row));
         }
         self.read_record()
+    }
+
+    /// Reads the next record into `row`, reusing its buffers; `false` at the end of the file
+    /// (`row` is then left as it was). The same records as [`Source::next_row`].
+    pub fn next_row_into(&mut self, row: &mut RawRow) -> Result<bool, SourceError> {
+        if let Some(first) = self.lookahead.take() {
+            *row = first;
+            return Ok(true);
+        }
+        let found = self
+            .reader
+            .read_byte_record(&mut row.record)
+            .map_err(|e| self.csv_error(e))?;
+        if !found {
+            return Ok(false);
+        }
+        self.next_row += 1;
+        row.row = self.next_row;
+        row.line = self.start_line(&row.record);
+        Ok(true)
+    }
+
+    /// An estimate of the data rows in the whole file, from the size of the rows read so far
+    /// and the file's size; `None` before any row or when the size is unknown. Exact for a
+    /// file read to its end; otherwise as good as the rows read so far are typical.
+    pub fn estimate_rows(&self) -> Option<u64> {
+        let len = std::fs::metadata(&self.path).ok()?.len();
+        // The csv reader counts decoded bytes: for UTF-16 input, UTF-8 ones, about half as
+        // many as the file holds for the ASCII that CSV files mostly are.
+        let len = match self.decoder {
+            FieldDecoder::Utf16 => len / 2,
+            _ => len,
+        };
+        let read = self
+            .reader
+            .position()
+            .byte()
+            .saturating_sub(self.header_end);
+        let rows = self.next_row;
+        if rows == 0 || read == 0 {
+            return None;
+        }
+        let rest = len.saturating_sub(self.header_end);
+        Some((rest as f64 * rows as f64 / read as f64).ceil() as u64).map(|n| n.max(rows))
     }
 
     /// The header names, exactly as read.

@@ -46,6 +46,36 @@ pub struct DedupKeys {
     pub lead_id: Option<String>,
 }
 
+/// What validation found for one row, without the lead: see [`Validator::findings`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Findings<'f> {
+    /// Every problem of the row, as [`Validator::validate`] finds them.
+    pub problems: Vec<Problem>,
+    /// The normalised phone as an integer (the E.164 digits), when the phone is valid.
+    pub phone: Option<u64>,
+    /// The phone in E.164 form, when it is valid.
+    e164: Option<String>,
+    /// The row's own lead_id cell, trimmed (empty when there is none).
+    explicit_id: &'f str,
+}
+
+impl Findings<'_> {
+    /// Whether the row is valid (as far as validation goes: the duplicate check comes after).
+    pub fn is_valid(&self) -> bool {
+        self.e164.is_some() && self.problems.is_empty()
+    }
+
+    /// The lead_id the row would be sent with, when it is known: its own, or one derived
+    /// from the phone ([`DedupKeys::lead_id`]).
+    pub fn lead_id(&self) -> Option<Cow<'_, str>> {
+        if !self.explicit_id.is_empty() {
+            Some(Cow::Borrowed(self.explicit_id))
+        } else {
+            self.e164.as_ref().map(|p| Cow::Owned(format!("phone:{p}")))
+        }
+    }
+}
+
 /// Validates rows mapped by a [`Mapping`]. Cheap to share between threads.
 #[derive(Debug, Clone)]
 pub struct Validator {
@@ -102,9 +132,30 @@ impl Validator {
 
     /// Validates one row whose fields have the header's width.
     pub fn validate(&self, fields: &[Cow<'_, str>]) -> Validated {
-        let cell = |i: Option<usize>| -> &str { i.map_or("", |i| fields[i].trim()) };
+        let (findings, lead) = self.examine(fields, true);
+        let keys = DedupKeys {
+            phone: findings.phone,
+            lead_id: findings.lead_id().map(Cow::into_owned),
+        };
+        let result = match lead {
+            Some(lead) => Ok(lead),
+            None => Err(findings.problems),
+        };
+        Validated { result, keys }
+    }
+
+    /// Validates one row like [`Validator::validate`] and finds the same problems and keys,
+    /// but builds no [`Lead`]: for a caller that only needs the verdict, at less cost.
+    pub fn findings<'f>(&self, fields: &'f [Cow<'_, str>]) -> Findings<'f> {
+        self.examine(fields, false).0
+    }
+
+    /// The one validation behind [`Validator::validate`] (`build`: also returns the lead
+    /// of a valid row) and [`Validator::findings`] (no lead, and nothing built that only
+    /// the lead needs). The checks, and so the problems and their order, are the same.
+    fn examine<'f>(&self, fields: &'f [Cow<'_, str>], build: bool) -> (Findings<'f>, Option<Lead>) {
+        let cell = |i: Option<usize>| -> &'f str { i.map_or("", |i| fields[i].trim()) };
         let mut problems = Vec::new();
-        let mut keys = DedupKeys::default();
 
         let region = match self.country.map(|i| fields[i].trim()) {
             Some(code) if !code.is_empty() => {
@@ -124,6 +175,7 @@ impl Validator {
         };
 
         let raw_phone = fields[self.phone].trim();
+        let mut key = None;
         let phone = if raw_phone.is_empty() {
             let message = if fields.iter().all(|f| f.trim().is_empty()) {
                 "phone is required (the row is empty)"
@@ -134,8 +186,8 @@ impl Validator {
             None
         } else if let Some(region) = region {
             match normalise_phone(raw_phone, region) {
-                Ok((e164, key)) => {
-                    keys.phone = Some(key);
+                Ok((e164, k)) => {
+                    key = Some(k);
                     Some(e164)
                 }
                 Err(message) => {
@@ -148,11 +200,6 @@ impl Validator {
         };
 
         let explicit_id = cell(self.lead_id);
-        keys.lead_id = if !explicit_id.is_empty() {
-            Some(explicit_id.to_owned())
-        } else {
-            phone.as_ref().map(|p| format!("phone:{p}"))
-        };
 
         let status = match parse_status(cell(self.status)) {
             Ok(status) => status,
@@ -161,12 +208,18 @@ impl Validator {
                 None
             }
         };
-        let tags = match parse_tags(cell(self.tags), self.tag_separator.as_deref()) {
-            Ok(tags) => tags,
-            Err(message) => {
-                problems.push(Problem::new(ErrorClass::InvalidTags, "tags", message));
-                None
+        let tags_cell = cell(self.tags);
+        let tags = if build || tags_cell.starts_with(['[', '{']) {
+            match parse_tags(tags_cell, self.tag_separator.as_deref()) {
+                Ok(tags) => tags,
+                Err(message) => {
+                    problems.push(Problem::new(ErrorClass::InvalidTags, "tags", message));
+                    None
+                }
             }
+        } else {
+            // Only a cell that starts like JSON can be wrong, and the tags are not wanted.
+            None
         };
         let mut custom = match parse_custom_fields(cell(self.custom_json)) {
             Ok(map) => map,
@@ -179,10 +232,12 @@ impl Validator {
                 Map::new()
             }
         };
-        for (i, key) in &self.custom {
-            let value = fields[*i].trim();
-            if !value.is_empty() {
-                custom.insert(key.clone(), Value::String(value.to_owned()));
+        if build {
+            for (i, key) in &self.custom {
+                let value = fields[*i].trim();
+                if !value.is_empty() {
+                    custom.insert(key.clone(), Value::String(value.to_owned()));
+                }
             }
         }
         let email = cell(self.email);
@@ -194,19 +249,25 @@ impl Validator {
             ));
         }
 
-        let result = match phone {
-            Some(phone) if problems.is_empty() => Ok(Lead {
-                lead_id: keys.lead_id.clone().unwrap_or_default(),
+        let findings = Findings {
+            problems,
+            phone: key,
+            e164: phone,
+            explicit_id,
+        };
+        let lead = match &findings.e164 {
+            Some(phone) if build && findings.problems.is_empty() => Some(Lead {
+                lead_id: findings.lead_id().map(Cow::into_owned).unwrap_or_default(),
                 name: self.name(fields),
-                phone,
+                phone: phone.clone(),
                 email: (!email.is_empty()).then(|| email.to_owned()),
                 status,
                 tags,
                 custom_fields: (!custom.is_empty()).then_some(custom),
             }),
-            _ => Err(problems),
+            _ => None,
         };
-        Validated { result, keys }
+        (findings, lead)
     }
 
     fn name(&self, fields: &[Cow<'_, str>]) -> Option<String> {
@@ -255,10 +316,20 @@ pub fn normalise_phone(raw: &str, region: Region) -> Result<(String, u64), Strin
 
 /// Parses a status cell: empty means none; case and surrounding space are ignored.
 pub fn parse_status(cell: &str) -> Result<Option<Status>, String> {
-    let wanted = cell.trim().to_lowercase();
-    if wanted.is_empty() {
+    let trimmed = cell.trim();
+    if trimmed.is_empty() {
         return Ok(None);
     }
+    // The common case without allocating: the statuses are ASCII letters, and the only
+    // non-ASCII character whose lower case is an ASCII letter (the Kelvin sign, `k`) is in
+    // none of them, so this finds exactly what comparing the lower case would.
+    if let Some(status) = Status::ALL
+        .into_iter()
+        .find(|s| s.as_str().eq_ignore_ascii_case(trimmed))
+    {
+        return Ok(Some(status));
+    }
+    let wanted = trimmed.to_lowercase();
     if let Some(status) = Status::ALL.into_iter().find(|s| s.as_str() == wanted) {
         return Ok(Some(status));
     }
@@ -330,16 +401,21 @@ pub fn parse_tags(cell: &str, separator: Option<&str>) -> Result<Option<Vec<Stri
                 .find(|s| cell.contains(s))
                 .unwrap_or(";")
         });
-        cell.split(sep).map(str::to_owned).collect()
+        return Ok(collect_tags(cell.split(sep)));
     };
-    let mut tags: Vec<String> = Vec::with_capacity(items.len());
+    Ok(collect_tags(items.iter().map(String::as_str)))
+}
+
+/// Tags trimmed, without empties and repeats, in first-seen order; `None` when none is left.
+fn collect_tags<'a>(items: impl Iterator<Item = &'a str>) -> Option<Vec<String>> {
+    let mut tags: Vec<String> = Vec::new();
     for tag in items {
         let tag = tag.trim();
         if !tag.is_empty() && !tags.iter().any(|t| t == tag) {
             tags.push(tag.to_owned());
         }
     }
-    Ok((!tags.is_empty()).then_some(tags))
+    (!tags.is_empty()).then_some(tags)
 }
 
 /// Parses a customFields cell: a JSON object whose values are strings, numbers or booleans.
@@ -392,8 +468,8 @@ pub fn is_plausible_email(email: &str) -> bool {
     if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
         return false;
     }
-    let labels: Vec<&str> = domain.split('.').collect();
-    if labels.len() < 2 {
+    // At least two labels.
+    if !domain.contains('.') {
         return false;
     }
     let label_ok = |l: &&str| {
@@ -403,8 +479,10 @@ pub fn is_plausible_email(email: &str) -> bool {
             && !l.ends_with('-')
             && l.chars().all(|c| c.is_alphanumeric() || c == '-')
     };
-    let tld = labels[labels.len() - 1];
-    labels.iter().all(label_ok) && tld.chars().count() >= 2 && tld.chars().all(char::is_alphabetic)
+    let tld = domain.rsplit('.').next().unwrap_or("");
+    domain.split('.').all(|l| label_ok(&l))
+        && tld.chars().count() >= 2
+        && tld.chars().all(char::is_alphabetic)
 }
 
 #[cfg(test)]
@@ -682,5 +760,120 @@ mod tests {
         );
         let problems = v.validate(&row(&["", ""])).result.unwrap_err();
         assert_eq!(problems[0].message, "phone is required (the row is empty)");
+    }
+
+    #[test]
+    fn findings_are_what_validate_finds() {
+        let v = validator(&[
+            "lead_id", "name", "phone", "email", "status", "tags", "company", "country",
+        ]);
+        let rows: &[[&str; 8]] = &[
+            [
+                "crm-1",
+                "Ada",
+                "+44 20 7946 0958",
+                "ada@example.com",
+                "new",
+                "vip;uk",
+                "X",
+                "",
+            ],
+            ["", "Bob", "(415) 555-2671", "", "NEW", "", "", "US"],
+            [
+                "crm-3",
+                "",
+                "415 555 2671",
+                "bob@",
+                "qualifed",
+                "[\"a\", 3]",
+                "",
+                "GB",
+            ],
+            [
+                "crm-4",
+                "Cy",
+                "",
+                "c@example.co.uk",
+                " Contacted ",
+                "{}",
+                "",
+                "",
+            ],
+            ["  ", "  ", "  ", "", "", "", "", ""],
+            [
+                "crm-6",
+                "Di",
+                "06 12 34 56 78",
+                "d@ex-ample.fr",
+                "dis",
+                "[\"x\"",
+                "",
+                "FR",
+            ],
+            [
+                "crm-7",
+                "Ed",
+                "555-12",
+                "e@example.c0m",
+                "archived",
+                "a|b",
+                "",
+                "Narnia",
+            ],
+            [
+                "crm-8",
+                "Fe",
+                "030 901820",
+                "f@@example.de",
+                "\u{212A}new",
+                "[]",
+                "",
+                "de",
+            ],
+            ["", "", "+1 000 000 0000", "g@example.com", "", "", "", ""],
+        ];
+        for fields in rows {
+            let fields = row(fields);
+            let validated = v.validate(&fields);
+            let findings = v.findings(&fields);
+            assert_eq!(findings.is_valid(), validated.result.is_ok(), "{fields:?}");
+            assert_eq!(findings.phone, validated.keys.phone, "{fields:?}");
+            assert_eq!(
+                findings.lead_id().map(Cow::into_owned),
+                validated.keys.lead_id,
+                "{fields:?}"
+            );
+            match validated.result {
+                Ok(lead) => {
+                    assert!(findings.problems.is_empty());
+                    assert_eq!(Some(lead.lead_id), findings.lead_id().map(Cow::into_owned));
+                }
+                Err(problems) => assert_eq!(findings.problems, problems, "{fields:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn emails_need_a_domain_of_labels() {
+        assert!(is_plausible_email("a.b@example.co.uk"));
+        assert!(is_plausible_email("zoë@exämple.de"));
+        for bad in [
+            "a@",
+            "a@b",
+            "a@b.",
+            "a@.b.com",
+            "a@b..com",
+            "a@-b.com",
+            "a@b-.com",
+            "a@b.c",
+            "a@b.c0m",
+            ".a@b.com",
+            "a..b@b.com",
+            "a b@b.com",
+            "@b.com",
+            "a@b@c.com",
+        ] {
+            assert!(!is_plausible_email(bad), "{bad}");
+        }
     }
 }
