@@ -69,6 +69,10 @@ impl RateHeaders {
     }
 }
 
+/// The longest pause a server's headers can order (`Retry-After`, `RateLimit-Reset`): a
+/// larger value is capped rather than overflowing the clock.
+const MAX_WAIT: Duration = crate::retry::MAX_RETRY_AFTER;
+
 /// The pace the limiter keeps: `rate` requests per `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pace {
@@ -190,7 +194,7 @@ impl Pacer {
 
     /// Pauses every request for `wait` (a `Retry-After`).
     pub fn pause(&self, wait: Duration) {
-        let until = Instant::now() + wait;
+        let until = Instant::now() + wait.min(MAX_WAIT);
         let mut gate = self.gate.lock().expect("pacer lock");
         if gate.not_before.is_none_or(|t| t < until) {
             gate.not_before = Some(until);
@@ -213,7 +217,7 @@ impl Pacer {
         self.stats.shared_budget.fetch_add(1, Ordering::Relaxed);
         gate.spacing = Some((advice.spacing, now + self.pace.window));
         if let Some(wait) = advice.wait {
-            let until = now + wait;
+            let until = now + wait.min(MAX_WAIT);
             if gate.not_before.is_none_or(|t| t < until) {
                 gate.not_before = Some(until);
                 self.stats.pauses.fetch_add(1, Ordering::Relaxed);
@@ -396,6 +400,24 @@ mod tests {
         assert!(start.elapsed() >= Duration::from_millis(140));
         assert_eq!(pacer.stats.sent.load(Ordering::Relaxed), 2);
         assert_eq!(pacer.stats.pauses.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn absurd_pauses_from_a_server_are_capped_not_an_overflow() {
+        let pace = Pace {
+            rate: 50,
+            window: Duration::from_secs(60),
+        };
+        let pacer = Pacer::new(pace);
+        pacer.pause(Duration::MAX);
+        // Another client spent the whole budget and says the reset is in 2^64 seconds.
+        pacer.observe(&RateHeaders {
+            limit: Some(50),
+            remaining: Some(0),
+            reset: Some(Duration::from_secs(u64::MAX)),
+        });
+        let wait = pacer.gate_wait(Instant::now()).expect("paused");
+        assert!(wait <= MAX_WAIT, "{wait:?}");
     }
 
     #[tokio::test]

@@ -58,7 +58,7 @@ impl Default for RetryPolicy {
 
 /// Longest `Retry-After` obeyed; a server asking for more gets this (the run stays
 /// resumable if it still fails).
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(15 * 60);
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(15 * 60);
 
 impl RetryPolicy {
     /// Whether another attempt is allowed after `attempts` attempts.
@@ -101,17 +101,25 @@ impl RetryPolicy {
 /// Parses a `Retry-After` value: delay seconds, or an HTTP date (relative to `now`).
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
+    // Whatever the server says, at most MAX_RETRY_AFTER (a later `Instant + wait` must not
+    // overflow on `Retry-After: 18446744073709551615` or `1e300`).
     if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+        return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
     }
     if let Ok(secs) = value.parse::<f64>()
         && secs.is_finite()
         && secs >= 0.0
     {
-        return Some(Duration::from_secs_f64(secs));
+        return Some(
+            Duration::try_from_secs_f64(secs).map_or(MAX_RETRY_AFTER, |d| d.min(MAX_RETRY_AFTER)),
+        );
     }
     let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    Some(
+        at.duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_RETRY_AFTER),
+    )
 }
 
 #[cfg(test)]
@@ -210,6 +218,18 @@ mod tests {
             parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
             Some(Duration::ZERO)
         );
+        // Absurd values are capped, never an overflow later.
+        for huge in [
+            "18446744073709551615",
+            "1e300",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+        ] {
+            assert_eq!(
+                parse_retry_after(huge, now),
+                Some(MAX_RETRY_AFTER),
+                "{huge}"
+            );
+        }
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-3", now), None);
     }

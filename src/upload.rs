@@ -183,10 +183,14 @@ impl Uploader {
             let ids: Vec<&str> = leads.iter().map(|l| l.lead_id.as_str()).collect();
             let mut attempts = 0u32;
             loop {
-                if self.interrupted.load(Ordering::Relaxed) {
+                if self.interrupted.load(Ordering::Relaxed)
+                    || self
+                        .unless_interrupted(self.pacer.acquire())
+                        .await
+                        .is_none()
+                {
                     return Err(Stop::Interrupted);
                 }
-                self.pacer.acquire().await;
                 attempts += 1;
                 state.requests += 1;
                 self.stats.requests.fetch_add(1, Ordering::Relaxed);
@@ -278,9 +282,29 @@ impl Uploader {
                     attempts + 1,
                     wait.as_secs_f64()
                 );
-                tokio::time::sleep(wait).await;
+                if self
+                    .unless_interrupted(tokio::time::sleep(wait))
+                    .await
+                    .is_none()
+                {
+                    return Err(Stop::Interrupted);
+                }
             }
         })
+    }
+
+    /// Waits for `wait` (a pace or a backoff, which may be long: `Retry-After`), unless the
+    /// run is interrupted first (`None`): Ctrl-C must not wait out a server's pause.
+    async fn unless_interrupted<T>(&self, wait: impl Future<Output = T>) -> Option<T> {
+        let interrupted = async {
+            while !self.interrupted.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        tokio::select! {
+            value = wait => Some(value),
+            () = interrupted => None,
+        }
     }
 
     /// Deletes leads by `lead_id` (`DELETE /leads/sync`), paced and retried like a batch.
@@ -545,8 +569,9 @@ pub fn interpret_sync(body: &str, ids: &[&str]) -> Result<Vec<Settled>, String> 
         (Some(c), Some(u)) if c + u + failed != n => Err(format!(
             "created {c} + updated {u} + failed {failed} is not the {n} leads sent"
         )),
-        (Some(c), None) | (None, Some(c)) if c + failed > n => Err(format!(
-            "the counts ({c} + {failed} failed) exceed the {n} leads sent"
+        // One count without the other: the missing one is zero, and they must still add up.
+        (Some(c), None) | (None, Some(c)) if c + failed != n => Err(format!(
+            "the counts ({c} + {failed} failed) are not the {n} leads sent"
         )),
         _ => match count("total") {
             Some(t) if t != n => Err(format!("`total` says {t} but {n} leads were sent")),
@@ -606,6 +631,8 @@ mod tests {
             r#"{"created":1,"updated":0,"failed":0,"errors":[]}"#,
             r#"{"created":2,"updated":0,"failed":1,"errors":[]}"#,
             r#"{"total":5}"#,
+            r#"{"created":1}"#,
+            r#"{"updated":2,"failed":0,"errors":[]}"#,
             // Errors that name nothing we sent.
             r#"{"errors":[{"lead_id":"zzz","error":"no"}]}"#,
             r#"{"errors":[{"index":7,"error":"no"}]}"#,
