@@ -21,7 +21,8 @@
 //! With `--index-rows N` instead of a file, it measures the memory of the duplicate index
 //! alone (Linux): `N` distinct rows, each with a phone and a lead_id as a file with an ID
 //! column gives them, inserted into [`DuplicateIndex`], and the growth of the resident set
-//! (now and at its peak) per row.
+//! (now and at its peak) per row. The index is first sized for `N` rows, as `check` sizes
+//! it from the file; `--grow` leaves that out, so that the index grows by doubling.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -166,12 +167,15 @@ fn resident() -> Option<(u64, u64)> {
 }
 
 /// The duplicate index's memory for `rows` distinct rows with a phone and a lead_id each.
-fn index_memory(rows: u64) -> ExitCode {
+fn index_memory(rows: u64, reserve: bool) -> ExitCode {
     let Some((rss0, hwm0)) = resident() else {
         eprintln!("check_floors: --index-rows needs /proc/self/status (Linux)");
         return ExitCode::FAILURE;
     };
     let mut index = DuplicateIndex::new(true);
+    if reserve {
+        index.reserve(usize::try_from(rows).expect("rows fit in memory"));
+    }
     let mut keys = DedupKeys::default();
     for row in 1..=rows {
         // Distinct, E.164-shaped phones (1 212 200 0000 onwards) and CRM-style IDs.
@@ -182,8 +186,9 @@ fn index_memory(rows: u64) -> ExitCode {
     let (rss1, hwm1) = resident().expect("read before");
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     println!(
-        "duplicate index, {rows} rows ({} entries): resident {:.1} MiB ({:.1} bytes/row), peak while growing {:.1} MiB ({:.1} bytes/row)",
+        "duplicate index, {rows} rows ({} entries, {}): resident {:.1} MiB ({:.1} bytes/row), peak while growing {:.1} MiB ({:.1} bytes/row)",
         index.len(),
+        if reserve { "sized in advance" } else { "grown" },
         mib(rss1 - rss0),
         (rss1 - rss0) as f64 / rows as f64,
         mib(hwm1.saturating_sub(hwm0.max(rss0))),
@@ -196,12 +201,13 @@ fn index_memory(rows: u64) -> ExitCode {
 fn main() -> ExitCode {
     let mut path: Option<PathBuf> = None;
     let mut runs = 5usize;
-    let mut args = std::env::args().skip(1);
+    let grow = std::env::args().any(|a| a == "--grow");
+    let mut args = std::env::args().skip(1).filter(|a| a != "--grow");
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--index-rows" => {
                 return match args.next().and_then(|v| v.parse().ok()) {
-                    Some(n) => index_memory(n),
+                    Some(n) => index_memory(n, !grow),
                     None => {
                         eprintln!("check_floors: --index-rows needs a number");
                         ExitCode::from(2)
@@ -223,7 +229,7 @@ fn main() -> ExitCode {
         }
     }
     let Some(path) = path else {
-        eprintln!("usage: check_floors FILE.csv [--runs N] | check_floors --index-rows N");
+        eprintln!("usage: check_floors FILE.csv [--runs N] | check_floors --index-rows N [--grow]");
         return ExitCode::from(2);
     };
 

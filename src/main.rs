@@ -9,11 +9,6 @@ use naturalead_import::cli::{Cli, Command};
 use naturalead_import::config::{CheckConfig, ImportConfig};
 use naturalead_import::{check, exit, import, status};
 
-/// mimalloc rather than glibc's malloc: the validation pipeline allocates rows on one
-/// thread and frees them on another, which glibc's per-thread arenas handle slowly.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet, cli.log_format == "json");
