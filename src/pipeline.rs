@@ -34,6 +34,10 @@ use crate::validate::{DedupKeys, Validator};
 /// few MiB.
 const CHUNK_ROWS: usize = 1024;
 
+/// Bytes of fields after which a chunk is handed over with fewer rows, so that very wide
+/// rows do not make chunks large.
+const CHUNK_BYTES: usize = 1 << 20;
+
 /// Chunks in circulation per worker thread (plus two: one being read, one being consumed).
 const CHUNKS_PER_WORKER: usize = 2;
 
@@ -699,7 +703,8 @@ impl Reader<'_> {
     /// Reads records into `chunk` until it is full; `false` when there are no more to read
     /// (the end of the file, an error, or a stop).
     fn fill(&self, source: &mut Source, chunk: &mut Chunk) -> bool {
-        while chunk.len < CHUNK_ROWS {
+        let mut bytes = 0;
+        while chunk.len < CHUNK_ROWS && bytes < CHUNK_BYTES {
             if self.progress.stop.load(Ordering::Relaxed) {
                 return false;
             }
@@ -715,6 +720,7 @@ impl Reader<'_> {
                         continue;
                     }
                     chunk.len += 1;
+                    bytes += raw.record.as_slice().len();
                 }
                 Ok(false) => return false,
                 Err(e) => {
@@ -966,5 +972,36 @@ mod tests {
         // Sized for all the rows from the first chunk on, before they come in.
         assert!(verdicts.index().phones.capacity() >= CHUNK_ROWS * 3);
         assert!(verdicts.index().ids.capacity() >= CHUNK_ROWS * 3);
+    }
+
+    #[test]
+    fn wide_rows_make_smaller_chunks() {
+        use std::io::Write as _;
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "phone,notes").unwrap();
+        let notes = "n".repeat(CHUNK_BYTES / 100);
+        for i in 0..300 {
+            writeln!(file, "+1 212 200 {i:04},{notes}").unwrap();
+        }
+        file.flush().unwrap();
+        let (source, validator) = open(file.path());
+        let verdicts: Vec<Verdict> = Verdicts::start(source, validator, 2)
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(verdicts, vec![Verdict::Valid; 300]);
+        let (mut source, _) = open(file.path());
+        let mut chunk = Chunk::default();
+        let (_, rx) = bounded(1);
+        let (tx, _) = bounded(1);
+        let reader = Reader {
+            tx,
+            recycle: rx,
+            chunks: 1,
+            error: &Mutex::new(None),
+            skip: &SkipPlan::default(),
+            progress: &ReadProgress::default(),
+        };
+        assert!(reader.fill(&mut source, &mut chunk));
+        assert!(chunk.len < CHUNK_ROWS && chunk.len >= 100, "{}", chunk.len);
     }
 }

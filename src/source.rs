@@ -125,6 +125,25 @@ impl FieldDecoder {
         out: &mut Vec<Cow<'a, str>>,
     ) -> Result<(), usize> {
         out.clear();
+        if self == FieldDecoder::Utf8
+            && let Ok(whole) = std::str::from_utf8(record.as_slice())
+        {
+            // One check for the whole record (fast for ASCII); each field is then valid on
+            // its own when it starts and ends on a character boundary, which `get` checks.
+            for i in 0..record.len() {
+                match record.range(i).and_then(|range| whole.get(range)) {
+                    Some(text) => out.push(Cow::Borrowed(text)),
+                    None => {
+                        // A character split between two fields: go field by field to name it.
+                        out.clear();
+                        break;
+                    }
+                }
+            }
+            if out.len() == record.len() {
+                return Ok(());
+            }
+        }
         for (i, field) in record.iter().enumerate() {
             match self.decode(field) {
                 Ok(text) => out.push(text),
@@ -626,5 +645,34 @@ mod tests {
             "fé"
         );
         assert!(FieldDecoder::Utf16.decode("a\u{FFFD}".as_bytes()).is_err());
+    }
+
+    #[test]
+    fn decodes_records_field_by_field() {
+        #[track_caller]
+        fn case(fields: &[&[u8]], expected: Result<&[&str], usize>) {
+            let record = ByteRecord::from(fields.to_vec());
+            let mut out = vec![Cow::Borrowed("left over")];
+            let got = FieldDecoder::Utf8.decode_record_into(&record, &mut out);
+            assert_eq!(got, expected.map(|_| ()), "{fields:?}");
+            if let Ok(texts) = expected {
+                assert_eq!(out, texts);
+                assert_eq!(
+                    FieldDecoder::Utf8.decode_record(&record).unwrap(),
+                    texts.to_vec()
+                );
+            } else {
+                assert_eq!(
+                    FieldDecoder::Utf8.decode_record(&record).unwrap_err().0,
+                    expected.unwrap_err()
+                );
+            }
+        }
+        case(&[b"a", b"", "é".as_bytes(), b"b"], Ok(&["a", "", "é", "b"]));
+        case(&[], Ok(&[]));
+        // "é" is C3 A9: split over two fields, the whole is valid but neither field is.
+        case(&[b"a", b"x\xC3", b"\xA9y"], Err(1));
+        case(&[b"a", b"b", b"\xE9"], Err(2));
+        case(&[b"\xFF", b"b"], Err(0));
     }
 }
