@@ -185,8 +185,14 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
         write!(stdout, "{}", mapping.table())?;
         return Ok(exit::SUCCESS);
     }
+    // Reports are written at the end: find out now, before anything is sent, whether they
+    // can be written at all.
+    probe_report_dir(&input.report_dir).context(
+        "nothing was sent: the report directory cannot be written (fix --report-dir or its permissions, then run the same command again)",
+    )?;
     let input_path = std::fs::canonicalize(&input.csv)
         .with_context(|| format!("cannot open `{}`", input.csv.display()))?;
+    let stamp = InputStamp::take(&input_path);
     let (fingerprint, line_estimate) = fingerprint(&input_path)?;
     let api_label = match &cfg.target {
         Target::Sandbox => "sandbox".to_owned(),
@@ -335,6 +341,7 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
             buffered: Collected::default(),
             new: 0,
             changed: 0,
+            stamp: &stamp,
         };
         let outcome = coordinator
             .run(pipeline, base_url, key, line_estimate, stderr)
@@ -353,12 +360,27 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
     })?;
     drop(runtime);
 
+    // A file that changed while it was read (an export still being written) may have mixed
+    // old and new content: say so, and let a person look.
+    let input_changed = stamp.changed();
+    // The run is recorded; if its report cannot be written (a full disk), say what holds.
+    let report_failed = |e: anyhow::Error| {
+        e.context(format!(
+            "run #{run_id} is recorded in the state file `{}` ({}), but its report could not be written; make room or fix --report-dir, then run the same command again (leads the API already holds unchanged are not sent again)",
+            cfg.state.display(),
+            outcome.status.as_str()
+        ))
+    };
+
     // Reports from the state file: every rejected row of the run, every session.
-    let mut report = input.open_report(&headers)?;
-    checkpoint.for_each_rejection(run_id, |row| {
-        report.add(&row).context("cannot write the report")
-    })?;
-    let (rejected_csv, counts) = report.finish().context("cannot write rejected.csv")?;
+    let (rejected_csv, counts) = (|| -> Result<_> {
+        let mut report = input.open_report(&headers)?;
+        checkpoint.for_each_rejection(run_id, |row| {
+            report.add(&row).context("cannot write the report")
+        })?;
+        report.finish().context("cannot write rejected.csv")
+    })()
+    .map_err(report_failed)?;
     let info = checkpoint
         .runs()?
         .into_iter()
@@ -395,6 +417,7 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
         .is_some_and(|d| d.refused.is_some());
     let exit_code = match outcome.status {
         RunStatus::Interrupted => exit::INTERRUPTED,
+        _ if input_changed => exit::FATAL,
         RunStatus::Stopped | RunStatus::Incomplete | RunStatus::Running | RunStatus::Abandoned => {
             exit::FATAL
         }
@@ -414,6 +437,17 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
     }
     if let Some(refused) = outcome.deletion.as_ref().and_then(|d| d.refused.clone()) {
         message = Some(refused);
+    }
+    if input_changed {
+        message = Some(format!(
+            "`{}` changed while it was being read (its size or modification time is not what it was when the run started): what was read is imported and recorded, but it may mix old and new content{}. Check the file, then import it again (add --restart if nl-import says the file has changed)",
+            input.csv.display(),
+            if cfg.delete_missing {
+                "; --delete-missing was skipped"
+            } else {
+                ""
+            }
+        ));
     }
     let summary = ImportSummary {
         command: "import",
@@ -442,9 +476,45 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
             valid_jsonl: None,
         },
     };
-    write_json(&summary.reports.summary_json, &summary).context("cannot write summary.json")?;
+    write_json(&summary.reports.summary_json, &summary)
+        .context("cannot write summary.json")
+        .map_err(report_failed)?;
     print_summary(cfg, &summary, &counts, stdout, stderr)?;
     Ok(exit_code)
+}
+
+/// Creates the report directory (owner-only) and a file in it, removed at once.
+fn probe_report_dir(dir: &Path) -> Result<()> {
+    create_private_dir(dir)
+        .with_context(|| format!("cannot create report directory `{}`", dir.display()))?;
+    let probe = crate::fsutil::AtomicFile::create(&dir.join("summary.json"))
+        .with_context(|| format!("cannot write in `{}`", dir.display()))?;
+    drop(probe);
+    Ok(())
+}
+
+/// The input's size and modification time when the run started, to notice a file that
+/// changes while it is read.
+#[derive(Debug)]
+struct InputStamp {
+    path: PathBuf,
+    stamp: Option<(u64, Option<SystemTime>)>,
+}
+
+impl InputStamp {
+    fn take(path: &Path) -> InputStamp {
+        InputStamp {
+            path: path.to_owned(),
+            stamp: std::fs::metadata(path)
+                .ok()
+                .map(|m| (m.len(), m.modified().ok())),
+        }
+    }
+
+    /// Whether the file's size or modification time moved since [`InputStamp::take`].
+    fn changed(&self) -> bool {
+        InputStamp::take(&self.path).stamp != self.stamp
+    }
 }
 
 /// `--dry-run`: reads, validates and compares with the delta state like an import, and
@@ -711,6 +781,8 @@ struct Coordinator<'a> {
     /// New and changed leads accepted in this session.
     new: u64,
     changed: u64,
+    /// The input as it was when the run started (no deleting after it changed).
+    stamp: &'a InputStamp,
 }
 
 /// The result of one upload task.
@@ -900,11 +972,12 @@ impl Coordinator<'_> {
 
         let was_interrupted = interrupted.load(Ordering::Relaxed);
         let complete_so_far = read_error.is_none() && stop.is_none() && !was_interrupted;
-        let deletion = if cfg.delete_missing && complete_so_far && gave_up == 0 {
-            Some(self.delete_missing(&uploader, stderr).await?)
-        } else {
-            None
-        };
+        let deletion =
+            if cfg.delete_missing && complete_so_far && gave_up == 0 && !self.stamp.changed() {
+                Some(self.delete_missing(&uploader, stderr).await?)
+            } else {
+                None
+            };
         signals.abort();
         let was_interrupted = interrupted.load(Ordering::Relaxed);
         let complete = read_error.is_none() && stop.is_none() && !was_interrupted;

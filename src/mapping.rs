@@ -31,7 +31,7 @@ use serde::Deserialize;
 pub const REPORT_COLUMNS: [&str; 4] = ["_row", "_error_class", "_error_field", "_error_message"];
 
 /// What a column feeds.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Target {
     /// The external ID (`lead_id`).
     LeadId,
@@ -403,18 +403,23 @@ impl Mapping {
             })
             .collect();
 
+        // By hash, not by scanning the columns before each one: a file of 10^5 columns
+        // must not take 10^10 comparisons.
+        let mut first: std::collections::HashMap<&Target, usize> =
+            std::collections::HashMap::with_capacity(columns.len());
         for (i, (target, _)) in columns.iter().enumerate() {
             let single = !matches!(target, Target::Ignore);
             if !single {
                 continue;
             }
-            if let Some(j) = columns[..i].iter().position(|(t, _)| t == target) {
+            if let Some(&j) = first.get(target) {
                 return Err(MappingError::Conflict {
                     target: target.to_string(),
                     first: trimmed[j].clone(),
                     second: trimmed[i].clone(),
                 });
             }
+            first.insert(target, i);
         }
         if !columns.iter().any(|(t, _)| *t == Target::Phone) {
             return Err(MappingError::NoPhone {

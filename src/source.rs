@@ -211,6 +211,16 @@ pub enum SourceError {
         /// 1-based column.
         column: usize,
     },
+    /// A header name holds NUL bytes: UTF-16 without a byte-order mark, or not text.
+    #[error(
+        "the header of `{path}` holds NUL bytes (column {column}): the file looks like UTF-16 without a byte-order mark, or is not a text file; save it as UTF-8, or as UTF-16 with a byte-order mark"
+    )]
+    HeaderNul {
+        /// The input file.
+        path: PathBuf,
+        /// 1-based column.
+        column: usize,
+    },
     /// A header cell is empty.
     #[error(
         "column {column} of the header of `{path}` has no name: give every column a name in the first line"
@@ -375,6 +385,9 @@ impl Source {
             });
         }
         let mut headers = Vec::with_capacity(record.len());
+        // Trimmed name → column, so a header of 10^5 columns is checked in linear time.
+        let mut seen: std::collections::HashMap<String, usize> =
+            std::collections::HashMap::with_capacity(record.len());
         for (i, field) in record.iter().enumerate() {
             let name = self
                 .decoder
@@ -384,16 +397,19 @@ impl Source {
                     encoding: self.decoder.name(),
                     column: i + 1,
                 })?;
+            if name.contains('\0') {
+                return Err(SourceError::HeaderNul {
+                    path: self.path.clone(),
+                    column: i + 1,
+                });
+            }
             if name.trim().is_empty() {
                 return Err(SourceError::EmptyHeaderName {
                     path: self.path.clone(),
                     column: i + 1,
                 });
             }
-            if let Some(first) = headers
-                .iter()
-                .position(|h: &String| h.trim() == name.trim())
-            {
+            if let Some(first) = seen.insert(name.trim().to_owned(), i) {
                 return Err(SourceError::DuplicateHeader {
                     path: self.path.clone(),
                     name: name.trim().to_owned(),
