@@ -322,10 +322,23 @@ impl Checkpoint {
 
     fn init(&mut self) -> Result<()> {
         self.conn.busy_timeout(Duration::from_secs(10))?;
+        let tables: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+                [],
+                |r| r.get(0),
+            )
+            .context("the file is not an SQLite database, or is damaged")?;
+        // Someone else's database, or a newer schema, is refused before anything is written
+        // to it (not even the switch to WAL mode).
+        if tables != 0 {
+            self.check_version()?;
+        }
         let mode: String = self
             .conn
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .context("the file is not an SQLite database")?;
+            .context("the file is not an SQLite database, or is damaged")?;
         if !mode.eq_ignore_ascii_case("wal") {
             bail!("cannot switch the state file to WAL mode (got {mode})");
         }
@@ -333,11 +346,6 @@ impl Checkpoint {
         // a power loss can undo the last few, which a resumed run sends again (upsert).
         self.conn
             .execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")?;
-        let tables: i64 = self.conn.query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
-            [],
-            |r| r.get(0),
-        )?;
         if tables == 0 {
             let tx = self.conn.transaction()?;
             tx.execute_batch(SCHEMA)?;
@@ -944,6 +952,17 @@ mod tests {
             b"this is not a database, just text of some length.......",
             "never overwritten"
         );
+        // Another program's SQLite database is refused and left byte for byte as it was
+        // (not even switched to WAL mode).
+        let foreign = dir.path().join("foreign.db");
+        let conn = Connection::open(&foreign).unwrap();
+        conn.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+            .unwrap();
+        drop(conn);
+        let before = std::fs::read(&foreign).unwrap();
+        let err = format!("{:#}", Checkpoint::open(&foreign).unwrap_err());
+        assert!(err.contains("no nl-import metadata"), "{err}");
+        assert_eq!(std::fs::read(&foreign).unwrap(), before, "never modified");
         // A newer schema is refused.
         let newer = dir.path().join("newer.db");
         Checkpoint::open(&newer).unwrap();
