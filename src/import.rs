@@ -996,7 +996,7 @@ impl Coordinator<'_> {
             (Some(Stop::NotFound(message)), _) => (
                 RunStatus::Stopped,
                 Some(format!(
-                    "the API answered 404 ({message}) for the sync endpoint: check --api-url (it should end in /api)"
+                    "the API answered {message} for the sync endpoint: check --api-url (it should end in /api)"
                 )),
             ),
             (_, Some(error)) => (

@@ -14,7 +14,8 @@ pub enum StatusAction {
     Retry,
     /// 401 and 403: the key cannot do this; stop the run.
     StopAuth,
-    /// 404: the URL is wrong; stop the run.
+    /// 404, or a redirect (3xx, never followed: the key goes to `--api-url` only): the URL is
+    /// wrong; stop the run.
     StopNotFound,
     /// 409 and 400: the request as a whole was refused; see the body.
     Refused,
@@ -29,7 +30,7 @@ pub fn classify_status(status: u16) -> StatusAction {
         200..=299 => StatusAction::Success,
         408 | 429 | 500..=599 => StatusAction::Retry,
         401 | 403 => StatusAction::StopAuth,
-        404 => StatusAction::StopNotFound,
+        300..=399 | 404 => StatusAction::StopNotFound,
         400 | 409 => StatusAction::Refused,
         _ => StatusAction::Fail,
     }
@@ -140,6 +141,9 @@ mod tests {
             (401, StopAuth),
             (403, StopAuth),
             (404, StopNotFound),
+            (301, StopNotFound),
+            (307, StopNotFound),
+            (308, StopNotFound),
             (408, Retry),
             (409, Refused),
             (413, Fail),

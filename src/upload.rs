@@ -75,7 +75,8 @@ pub enum Stop {
         /// The API's message.
         message: String,
     },
-    /// 404: the URL does not lead to the sync endpoint; the whole run stops.
+    /// 404 or a redirect: the URL does not lead to the sync endpoint; the whole run stops.
+    /// The message names the status (`HTTP 404: …`).
     NotFound(String),
     /// The run was interrupted before the batch could be (re)sent.
     Interrupted,
@@ -142,6 +143,9 @@ impl Uploader {
             .connect_timeout(Duration::from_secs(10).min(settings.timeout))
             .pool_max_idle_per_host(settings.concurrency)
             .no_proxy()
+            // A redirect would carry the X-API-Key header to wherever it points (reqwest
+            // strips only Authorization and cookies), maybe over plain HTTP: never follow.
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Uploader {
             client,
@@ -239,7 +243,17 @@ impl Uploader {
                                 });
                             }
                             StatusAction::StopNotFound => {
-                                return Err(Stop::NotFound(error_message(&answer.body)));
+                                return Err(Stop::NotFound(match &answer.location {
+                                    Some(to) => format!(
+                                        "HTTP {}: a redirect to `{to}`, not followed so that the key goes to --api-url only",
+                                        answer.status
+                                    ),
+                                    None => format!(
+                                        "HTTP {}: {}",
+                                        answer.status,
+                                        error_message(&answer.body)
+                                    ),
+                                }));
                             }
                             StatusAction::Refused | StatusAction::Fail => {
                                 let message = error_message(&answer.body);
@@ -333,7 +347,7 @@ impl Uploader {
                     self.pacer.observe(&RateHeaders::parse(|name| text(name)));
                     let retry_after =
                         text("retry-after").and_then(|v| parse_retry_after(v, SystemTime::now()));
-                    let answer = response.text().await.unwrap_or_default();
+                    let answer = self.redact(&response.text().await.unwrap_or_default());
                     match classify_status(status) {
                         StatusAction::Success => return Ok(()),
                         StatusAction::Retry => {
@@ -396,13 +410,33 @@ impl Uploader {
         let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let rate = RateHeaders::parse(|name| text(name));
         let retry_after = text("retry-after").and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let body = response.text().await?;
+        let location = text("location").map(|l| self.redact(l));
+        let body = self.redact(&response.text().await?);
         Ok(Answer {
             status,
             rate,
             retry_after,
+            location,
             body,
         })
+    }
+
+    /// `text` from the server without the key in it: a server that echoes the key it was
+    /// given (in an error, a per-lead message) must not put it in our logs, reports or
+    /// state file.
+    fn redact(&self, text: &str) -> String {
+        let key = self.key.expose();
+        let digits = key
+            .strip_prefix("nl_live_")
+            .or_else(|| key.strip_prefix("nl_test_"))
+            .unwrap_or(key);
+        let mut text = text.to_owned();
+        for secret in [key, digits] {
+            if secret.len() >= 16 && text.contains(secret) {
+                text = text.replace(secret, "<redacted>");
+            }
+        }
+        text
     }
 }
 
@@ -416,6 +450,8 @@ struct Answer {
     status: u16,
     rate: RateHeaders,
     retry_after: Option<Duration>,
+    /// Where a redirect points (never followed).
+    location: Option<String>,
     body: String,
 }
 
@@ -683,6 +719,34 @@ mod tests {
         assert_eq!(error_message(r#"{"message":"nope","error":1}"#), "nope");
         assert_eq!(error_message(""), "(empty body)");
         assert_eq!(error_message("Bad Gateway"), "Bad Gateway");
+    }
+
+    #[test]
+    fn answers_that_echo_the_key_are_redacted() {
+        let hex = "0123456789abcdef".repeat(4);
+        let uploader = Uploader::new(
+            UploadSettings {
+                base_url: "http://127.0.0.1:9/api".into(),
+                key: ApiKey::new(&format!("nl_test_{hex}")),
+                source: None,
+                timeout: Duration::from_secs(1),
+                policy: RetryPolicy::default(),
+                concurrency: 1,
+            },
+            Arc::new(Pacer::new(crate::pacing::Pace {
+                rate: 1,
+                window: Duration::from_secs(1),
+            })),
+            Arc::new(AtomicBool::new(false)),
+        )
+        .unwrap();
+        let echoed = format!("bad key nl_test_{hex}; digits {hex}; hint {}", &hex[60..]);
+        let clean = uploader.redact(&echoed);
+        assert!(!clean.contains(&hex), "{clean}");
+        assert_eq!(
+            clean,
+            format!("bad key <redacted>; digits <redacted>; hint {}", &hex[60..])
+        );
     }
 
     #[test]
