@@ -51,7 +51,23 @@ impl AtomicFile {
         let mut name = target.file_name().unwrap_or_default().to_os_string();
         name.push(".tmp");
         let temp = target.with_file_name(name);
-        let file = create_private_file(&temp)?;
+        // A fresh file, never an existing one: a leftover of a killed run is removed, and a
+        // symlink planted under the temporary name is removed rather than followed (opening
+        // it would truncate and chmod whatever it points to).
+        let _ = fs::remove_file(&temp);
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let file = options.open(&temp)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(fs::Permissions::from_mode(0o600))?;
+        }
         Ok(AtomicFile {
             target: target.to_owned(),
             temp,
@@ -182,6 +198,22 @@ mod tests {
             0o600
         );
         assert_eq!(fs::read(&path).unwrap(), b"x");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_under_the_temporary_name_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"precious").unwrap();
+        let path = dir.path().join("r.csv");
+        std::os::unix::fs::symlink(&victim, dir.path().join("r.csv.tmp")).unwrap();
+        let mut file = AtomicFile::create(&path).unwrap();
+        file.write_all(b"report").unwrap();
+        file.commit().unwrap();
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+        assert_eq!(fs::read(&path).unwrap(), b"report");
+        assert!(!fs::symlink_metadata(&path).unwrap().is_symlink());
     }
 
     #[test]
