@@ -22,12 +22,15 @@ use std::thread::{self, JoinHandle};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 use csv::ByteRecord;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 
 use crate::lead::{ErrorClass, Lead, Problem};
 use crate::report::RejectedRow;
 use crate::source::{FieldDecoder, RawRow, Source, SourceError};
 use crate::validate::{DedupKeys, Validator};
+
+mod table;
+use table::{Probe, Table, id_key as id_words, phone_key as phone_words};
 
 /// Records per chunk handed to a worker: large enough that hand-offs between threads (and
 /// the wake-ups they cost) are rare, small enough that the chunks in flight stay within a
@@ -37,6 +40,16 @@ const CHUNK_ROWS: usize = 1024;
 /// Bytes of fields after which a chunk is handed over with fewer rows, so that very wide
 /// rows do not make chunks large.
 const CHUNK_BYTES: usize = 1 << 20;
+
+/// How many rows ahead the consumer reads where the duplicate index holds a row's keys:
+/// the index is far larger than the caches, so each check waits for memory unless that
+/// wait overlaps with the checks of the rows before.
+const TOUCH_AHEAD: usize = 8;
+
+/// The chunk after which the reader estimates the rows of the whole file from the bytes
+/// they took, for the consumer to size the duplicate index (until then it grows, while it
+/// is still small): about 16,000 rows make a better sample than the first few.
+const ESTIMATE_AT: u64 = 15;
 
 /// Chunks in circulation per worker thread (plus two: one being read, one being consumed).
 const CHUNKS_PER_WORKER: usize = 2;
@@ -112,15 +125,15 @@ pub enum Verdict {
 ///
 /// Per distinct row it holds the phone as a `u64` (exact: the E.164 digits) and, when the
 /// file has its own ID column, a 128-bit hash of the lead_id (a collision needs about 2^64
-/// distinct IDs), each with the first row's number as a `u32`. The pipeline sizes it in
-/// advance from the file's size ([`DuplicateIndex::reserve`]), so it does not grow by
-/// doubling while the rows come in. See BENCHMARKS.md for the measured bytes per row.
+/// distinct IDs), each with the first row's number as a `u32`: a 12-byte and a 20-byte slot
+/// in two open-addressing tables. The pipeline sizes the tables from the file's size
+/// ([`DuplicateIndex::reserve`]) to be 70 % full at the end, so they do not grow by
+/// doubling (and hold an old and a new table at once) while the rows come in: about 46
+/// bytes per row with an ID column, 17 without. See BENCHMARKS.md for the measured figures.
 #[derive(Debug, Default)]
 pub struct DuplicateIndex {
-    phones: FxHashMap<u64, u32>,
-    /// Keyed by the lead_id's hash as two halves: a `u128` key would be aligned to 16
-    /// bytes and make each entry 32 bytes instead of 24.
-    ids: FxHashMap<[u64; 2], u32>,
+    phones: Table<2>,
+    ids: Table<4>,
     track_ids: bool,
 }
 
@@ -151,18 +164,22 @@ impl DuplicateIndex {
     ) -> Vec<Problem> {
         let row32 = u32::try_from(row).unwrap_or(u32::MAX);
         let mut problems = Vec::new();
-        if let Some((hash, id)) = id
-            && let Some(first) = self.ids.get(&halves(hash))
-        {
+        let id = id.map(|(hash, text)| {
+            self.ids.make_room();
+            (self.ids.probe(id_words(hash)), hash, text)
+        });
+        if let Some((Probe::Found(first), _, id)) = &id {
             problems.push(Problem::new(
                 ErrorClass::DuplicateInFile,
                 "lead_id",
                 format!("lead_id `{id}` already appears in row {first} (the first one wins)"),
             ));
         }
-        if let Some(phone) = phone
-            && let Some(first) = self.phones.get(&phone)
-        {
+        let phone = phone.map(|phone| {
+            self.phones.make_room();
+            (self.phones.probe(phone_words(phone)), phone)
+        });
+        if let Some((Probe::Found(first), phone)) = &phone {
             problems.push(Problem::new(
                 ErrorClass::DuplicateInFile,
                 "phone",
@@ -170,22 +187,33 @@ impl DuplicateIndex {
             ));
         }
         if valid && problems.is_empty() {
-            if let Some((hash, _)) = id {
-                self.ids.insert(halves(hash), row32);
+            if let Some((Probe::Vacant(at), hash, _)) = id {
+                self.ids.fill(at, id_words(hash), row32);
             }
-            if let Some(phone) = phone {
-                self.phones.insert(phone, row32);
+            if let Some((Probe::Vacant(at), phone)) = phone {
+                self.phones.fill(at, phone_words(phone), row32);
             }
         }
         problems
     }
 
+    /// Reads where the identities of a row coming soon are held, so that checking it then
+    /// does not wait for memory (see [`Table::touch`]).
+    fn touch(&self, phone: Option<u64>, id: Option<u128>) {
+        if let Some(hash) = id {
+            self.ids.touch(id_words(hash));
+        }
+        if let Some(phone) = phone {
+            self.phones.touch(phone_words(phone));
+        }
+    }
+
     /// Makes room for `rows` rows in all (the rows already held included), so that the
     /// index does not grow, and briefly hold its old and new tables at once, until then.
     pub fn reserve(&mut self, rows: usize) {
-        self.phones.reserve(rows.saturating_sub(self.phones.len()));
+        self.phones.reserve(rows);
         if self.track_ids {
-            self.ids.reserve(rows.saturating_sub(self.ids.len()));
+            self.ids.reserve(rows);
         }
     }
 
@@ -208,10 +236,10 @@ impl DuplicateIndex {
     pub fn insert(&mut self, row: u64, keys: IndexKeys) {
         let row32 = u32::try_from(row).unwrap_or(u32::MAX);
         if let Some(phone) = keys.phone {
-            self.phones.entry(phone).or_insert(row32);
+            self.phones.insert(phone_words(phone), row32);
         }
         if let Some(id) = keys.id.filter(|_| self.track_ids) {
-            self.ids.entry(halves(id)).or_insert(row32);
+            self.ids.insert(id_words(id), row32);
         }
     }
 
@@ -231,11 +259,6 @@ impl DuplicateIndex {
                 .map(DuplicateIndex::id_key),
         }
     }
-}
-
-/// A 128-bit lead_id hash as the index holds it.
-fn halves(hash: u128) -> [u64; 2] {
-    [(hash >> 64) as u64, hash as u64]
 }
 
 /// What a worker found for one row, kept in its chunk beside the record (the buffers are
@@ -281,7 +304,8 @@ struct Chunk {
     /// The lead of each valid record, when leads are wanted (apart from `pre`, which the
     /// consumer reads for every row).
     leads: Vec<Option<Lead>>,
-    /// The first chunk carries an estimate of the file's rows, to size the index.
+    /// One chunk ([`ESTIMATE_AT`]) carries an estimate of the file's rows, to size the
+    /// index.
     estimate: Option<u64>,
 }
 
@@ -480,6 +504,16 @@ impl Engine {
         };
         let i = self.pos;
         self.pos += 1;
+        if i.is_multiple_of(TOUCH_AHEAD) {
+            // The next rows but those of this batch, all at once so that their memory
+            // accesses overlap.
+            // (A chunk's first batch too, when it starts.)
+            let from = if i == 0 { 0 } else { i + TOUCH_AHEAD };
+            let ahead = from.min(chunk.len)..(i + 2 * TOUCH_AHEAD).min(chunk.len);
+            for pre in &chunk.pre[ahead] {
+                self.index.touch(pre.phone, pre.id);
+            }
+        }
         let raw = &mut chunk.raw[i];
         let pre = &mut chunk.pre[i];
         let id = pre.id.map(|hash| (hash, pre.lead_id.as_str()));
@@ -686,7 +720,7 @@ impl Reader<'_> {
             chunk.estimate = None;
             let more = self.fill(&mut source, &mut chunk);
             if chunk.len > 0 {
-                if seq == 0 {
+                if seq == ESTIMATE_AT {
                     chunk.estimate = source.estimate_rows();
                 }
                 if self.tx.send(chunk).is_err() {
@@ -965,13 +999,22 @@ mod tests {
 
     #[test]
     fn the_index_is_sized_from_the_file() {
-        let file = mixed_file(CHUNK_ROWS * 3);
+        let rows = CHUNK_ROWS * (ESTIMATE_AT as usize + 4);
+        let file = mixed_file(rows);
         let (source, validator) = open(file.path());
         let mut verdicts = Verdicts::start(source, validator, 2);
-        assert!(verdicts.next().is_some());
-        // Sized for all the rows from the first chunk on, before they come in.
-        assert!(verdicts.index().phones.capacity() >= CHUNK_ROWS * 3);
-        assert!(verdicts.index().ids.capacity() >= CHUNK_ROWS * 3);
+        let skip = CHUNK_ROWS * (ESTIMATE_AT as usize + 1);
+        assert!(verdicts.by_ref().take(skip + 1).all(|v| v.is_ok()));
+        // Sized for all the rows once the sample is in, before the rest come in.
+        let index = verdicts.index();
+        assert!(index.phones.slots() as f64 * 0.85 >= rows as f64);
+        assert!(index.ids.slots() as f64 * 0.85 >= rows as f64);
+        // And not much more (the rows of the file are all alike).
+        assert!((index.phones.slots() as f64 * 0.7) < rows as f64 * 1.05);
+        let (phones, ids) = (index.phones.slots(), index.ids.slots());
+        assert!(verdicts.by_ref().all(|v| v.is_ok()));
+        assert_eq!(verdicts.index().phones.slots(), phones);
+        assert_eq!(verdicts.index().ids.slots(), ids);
     }
 
     #[test]
