@@ -456,7 +456,17 @@ fn json_kind(value: &Value) -> &'static str {
 /// characters without spaces, and a domain of dot-separated labels (letters, digits,
 /// hyphens) ending in a top-level domain of at least two letters.
 pub fn is_plausible_email(email: &str) -> bool {
-    if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    // An ASCII address (the common case) is checked byte by byte, with the ASCII
+    // equivalents of the same character classes: whitespace and control characters are
+    // the bytes up to the space and DEL; alphanumeric and alphabetic are ASCII letters
+    // (and digits).
+    let ascii = email.is_ascii();
+    let bad_chars = if ascii {
+        email.bytes().any(|b| b <= b' ' || b == 0x7F)
+    } else {
+        email.chars().any(|c| c.is_whitespace() || c.is_control())
+    };
+    if email.len() > 254 || bad_chars {
         return false;
     }
     let Some((local, domain)) = email.split_once('@') else {
@@ -472,17 +482,24 @@ pub fn is_plausible_email(email: &str) -> bool {
     if !domain.contains('.') {
         return false;
     }
-    let label_ok = |l: &&str| {
+    let label_ok = |l: &str| {
         !l.is_empty()
             && l.len() <= 63
             && !l.starts_with('-')
             && !l.ends_with('-')
-            && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+            && if ascii {
+                l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            } else {
+                l.chars().all(|c| c.is_alphanumeric() || c == '-')
+            }
     };
     let tld = domain.rsplit('.').next().unwrap_or("");
-    domain.split('.').all(|l| label_ok(&l))
-        && tld.chars().count() >= 2
-        && tld.chars().all(char::is_alphabetic)
+    let tld_ok = if ascii {
+        tld.len() >= 2 && tld.bytes().all(|b| b.is_ascii_alphabetic())
+    } else {
+        tld.chars().count() >= 2 && tld.chars().all(char::is_alphabetic)
+    };
+    domain.split('.').all(label_ok) && tld_ok
 }
 
 #[cfg(test)]
@@ -849,6 +866,59 @@ mod tests {
                     assert_eq!(Some(lead.lead_id), findings.lead_id().map(Cow::into_owned));
                 }
                 Err(problems) => assert_eq!(findings.problems, problems, "{fields:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn ascii_emails_are_judged_as_by_character_classes() {
+        // The rules written with `char` classes only, as before the ASCII fast path.
+        fn by_chars(email: &str) -> bool {
+            if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return false;
+            }
+            let Some((local, domain)) = email.split_once('@') else {
+                return false;
+            };
+            if local.is_empty() || local.len() > 64 || domain.contains('@') {
+                return false;
+            }
+            if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
+                return false;
+            }
+            let labels: Vec<&str> = domain.split('.').collect();
+            let label_ok = |l: &&str| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+                    && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+            };
+            let tld = labels[labels.len() - 1];
+            labels.len() >= 2
+                && labels.iter().all(label_ok)
+                && tld.chars().count() >= 2
+                && tld.chars().all(char::is_alphabetic)
+        }
+        let bases = [
+            "ada@example.com",
+            "a.b-c_d+e@sub.exa-mple.co.uk",
+            "x@y.zz",
+            "zoë@exämple.de",
+        ];
+        // Every byte value in every position of each address, so each class boundary is hit.
+        for base in bases {
+            assert_eq!(is_plausible_email(base), by_chars(base), "{base}");
+            for at in 0..base.len() {
+                if !base.is_char_boundary(at) {
+                    continue;
+                }
+                for c in (0u32..0x250).chain([0x85, 0xA0, 0x2028, 0x3000]) {
+                    let Some(c) = char::from_u32(c) else { continue };
+                    let mut email = base.to_owned();
+                    email.insert(at, c);
+                    assert_eq!(is_plausible_email(&email), by_chars(&email), "{email:?}");
+                }
             }
         }
     }
