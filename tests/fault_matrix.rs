@@ -434,7 +434,7 @@ fn everything_at_once_at_random() {
         })
     });
     let csv = env.path("leads.csv");
-    write_leads(&csv, 600);
+    write_leads(&csv, 300);
     let out = env
         .import_cmd(
             &csv,
@@ -452,5 +452,5 @@ fn everything_at_once_at_random() {
         .unwrap();
     no_panic(&out);
     assert_exit(&out, 0);
-    assert_nothing_lost(&env, 600);
+    assert_nothing_lost(&env, 300);
 }

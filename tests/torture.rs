@@ -29,7 +29,7 @@
 //! after the batch was applied, 200s that do not account for every lead, truncated JSON,
 //! slow answers and 429s.
 //!
-//! Size: `NL_TORTURE_ROUNDS` (default 8), `NL_TORTURE_ROWS` (default 2000),
+//! Size: `NL_TORTURE_ROUNDS` (default 6), `NL_TORTURE_ROWS` (default 2000),
 //! `NL_TORTURE_SEED` (default 1); `NL_TORTURE_REPORT=FILE` writes the figures as JSON.
 //! The long run recorded in RELIABILITY.md:
 //! `NL_TORTURE_ROUNDS=250 cargo test --release --test torture -- --nocapture`.
@@ -219,7 +219,9 @@ fn sandbox_config(seed: u64) -> Config {
 
 /// Faults for an ordinary round: latency, random 5xx and a seeded script of the rest.
 fn round_faults(rng: &mut StdRng) -> Faults {
-    let bad_counts = r#"{"created":1,"updated":0,"failed":0,"errors":[]}"#;
+    // Counts that cannot add up to a batch of any size (a `created: 1` would be a
+    // consistent, if false, success for a batch of one, and rightly believed).
+    let bad_counts = r#"{"created":0,"updated":0,"failed":0,"errors":[]}"#;
     let mut script = Vec::new();
     for nth in 1..=2000u64 {
         if !rng.random_bool(0.06) {
@@ -236,6 +238,7 @@ fn round_faults(rng: &mut StdRng) -> Faults {
                 status: 200,
                 body: r#"{"created":2,"upd"#.into(),
             },
+            // (Truncated JSON is never a success, whatever the batch.)
             4 => FaultAction::Slow {
                 delay_ms: rng.random_range(50..400),
                 trickle: None,
@@ -554,6 +557,10 @@ impl Torture {
             Duration::from_millis(self.rng.random_range(80..700))
         };
         let more = self.rng.random_range(1..150u64);
+        self.note(&format!(
+            "=== round {} mode {mode:?} args {args:?} delay {delay:?} more {more}",
+            self.figures.rounds
+        ));
         let mut child = spawn(&self.env, &self.csv, &args, &self.log);
         let killed = match mode {
             KillMode::Timed => {
@@ -590,6 +597,10 @@ impl Torture {
             KillMode::None => false,
         };
         let mode_name = format!("{mode:?}");
+        self.note(&format!(
+            "=== round {} killed: {killed}",
+            self.figures.rounds
+        ));
         if killed {
             self.figures.kills += 1;
             *self.figures.kills_by_mode.entry(mode_name).or_default() += 1;
@@ -617,6 +628,7 @@ impl Torture {
                 ..Faults::default()
             });
             let args = self.args(true);
+            self.note(&format!("=== final run args {args:?}"));
             let mut child = spawn(&self.env, &self.csv, &args, &self.log);
             let status = child.wait().unwrap();
             assert_no_panic(&self.log);
@@ -632,8 +644,63 @@ impl Torture {
         panic!("the final runs never completed");
     }
 
+    /// A line in the importer's log, to follow a failure round by round.
+    fn note(&self, line: &str) {
+        let mut log = File::options()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        std::io::Write::write_all(&mut log, format!("{line}\n").as_bytes()).unwrap();
+    }
+
+    /// On a failed check, keeps the evidence (`NL_TORTURE_KEEP=DIR`, default a temporary
+    /// directory that is not removed) and says where it is.
+    fn keep_evidence(&self) -> String {
+        let dir = std::env::var("NL_TORTURE_KEEP").map_or_else(
+            |_| std::env::temp_dir().join(format!("nl-torture-{}", std::process::id())),
+            std::path::PathBuf::from,
+        );
+        let _ = std::fs::create_dir_all(&dir);
+        for name in [
+            "state.db",
+            "state.db-wal",
+            "state.db-shm",
+            "importer.log",
+            "leads.csv",
+            "valid.jsonl",
+        ] {
+            let _ = std::fs::copy(self.env.path(name), dir.join(name));
+        }
+        let _ = std::fs::copy(
+            self.env.path("reports/rejected.csv"),
+            dir.join("rejected.csv"),
+        );
+        let _ = std::fs::copy(
+            self.env.path("reports/summary.json"),
+            dir.join("summary.json"),
+        );
+        let leads = serde_json::to_string_pretty(&self.env.leads()).unwrap();
+        let _ = std::fs::write(dir.join("sandbox-leads.json"), leads);
+        format!("evidence kept in {}", dir.display())
+    }
+
     /// The sandbox, the report and the summary against the oracle.
     fn verify(&mut self, conflicts: &BTreeMap<u64, String>) {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.check_epoch(conflicts);
+        }));
+        if let Err(panic) = result {
+            eprintln!(
+                "torture: epoch {} failed; {}",
+                self.figures.epochs,
+                self.keep_evidence()
+            );
+            std::panic::resume_unwind(panic);
+        }
+    }
+
+    fn check_epoch(&mut self, conflicts: &BTreeMap<u64, String>) {
         let stored: BTreeMap<String, StoredLead> = self.env.leads_by_id();
         let conflict_ids: BTreeSet<&String> = conflicts.values().collect();
         let mut expected_ids: BTreeSet<String> = self
@@ -754,7 +821,7 @@ fn assert_fields(stored: &StoredLead, payload: &Value) {
 #[test]
 fn killed_at_random_moments_under_faults_nothing_is_lost_or_doubled() {
     let started = Instant::now();
-    let rounds = env_number("NL_TORTURE_ROUNDS", 8);
+    let rounds = env_number("NL_TORTURE_ROUNDS", 6);
     let rows = env_number("NL_TORTURE_ROWS", 2000) as usize;
     let seed = env_number("NL_TORTURE_SEED", 1);
     let env = Env::start(sandbox_config(seed));
