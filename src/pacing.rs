@@ -1,7 +1,7 @@
 //! Pacing: when the next request may leave, so that the sync tier's sliding window is never
 //! exceeded, and how the server's `RateLimit-*` and `Retry-After` headers slow us further.
 //!
-//! Two gates, both passed before every attempt (first sends and retries alike):
+//! Three gates, all passed before every attempt (first sends and retries alike):
 //!
 //! - a `governor` GCRA limiter with one cell every `(window + margin) / rate`, which spaces
 //!   requests evenly; its burst of 2 only lets a request that left late be followed at once
@@ -148,24 +148,43 @@ impl Pacer {
         self.pace
     }
 
-    /// Waits until a request may leave, and counts it as sent.
-    pub async fn acquire(&self) {
+    /// Waits until a request may leave, counts it as sent, and returns when it left (what
+    /// [`Pacer::observe`] needs with the answer).
+    pub async fn acquire(&self) -> Instant {
         loop {
             if let Some(wait) = self.gate_wait(Instant::now()) {
                 tokio::time::sleep(wait).await;
                 continue;
             }
             self.limiter.until_ready().await;
-            // A pause may have been ordered while we waited for the limiter.
-            let now = Instant::now();
-            let mut gate = self.gate.lock().expect("pacer lock");
-            if self.wait_in(&mut gate, now).is_some() {
-                continue;
+            // The limiter's cell is ours now. The send log may still ask for a moment
+            // more: our request `rate` sends ago left late (a timer fires up to a
+            // millisecond late, a busy thread later), and the log keeps that lateness
+            // while the limiter has caught it up. Such a wait, shorter than a period, is
+            // waited out holding the cell: taking a fresh one would leave a whole period
+            // of quota unused. A longer one (a pause ordered while we waited) sends us
+            // back to the limiter, so that requests leave it spaced again.
+            let held_until = Instant::now() + self.pace.period();
+            loop {
+                let (now, wait) = {
+                    let mut gate = self.gate.lock().expect("pacer lock");
+                    // Read under the lock, so that the send log stays in time order.
+                    let now = Instant::now();
+                    match self.wait_in(&mut gate, now) {
+                        Some(wait) => (now, wait),
+                        None => {
+                            gate.last_sent = Some(now);
+                            gate.recent.push_back(now);
+                            self.stats.sent.fetch_add(1, Ordering::Relaxed);
+                            return now;
+                        }
+                    }
+                };
+                if now + wait > held_until {
+                    break;
+                }
+                tokio::time::sleep(wait).await;
             }
-            gate.last_sent = Some(now);
-            gate.recent.push_back(now);
-            self.stats.sent.fetch_add(1, Ordering::Relaxed);
-            return;
         }
     }
 
@@ -176,16 +195,23 @@ impl Pacer {
     /// How long until a request may leave by the gate and by our own send log.
     fn wait_in(&self, gate: &mut Gate, now: Instant) -> Option<Duration> {
         let horizon = self.pace.window + self.pace.margin();
+        // The log reaches back two windows: an answer describes the server's window as it
+        // was when its request arrived, up to a window ago (see `observe`).
+        let keep = horizon + self.pace.window;
         while gate
             .recent
             .front()
-            .is_some_and(|t| now.duration_since(*t) >= horizon)
+            .is_some_and(|t| now.duration_since(*t) >= keep)
         {
             gate.recent.pop_front();
         }
+        let older = gate
+            .recent
+            .partition_point(|t| now.duration_since(*t) >= horizon);
+        let within = gate.recent.len() - older;
         let rate = self.pace.rate.max(1) as usize;
-        let log_wait = (gate.recent.len() >= rate)
-            .then(|| gate.recent[gate.recent.len() - rate] + horizon - now);
+        let log_wait =
+            (within >= rate).then(|| gate.recent[gate.recent.len() - rate] + horizon - now);
         match (gate_wait(gate, now), log_wait) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
@@ -202,14 +228,24 @@ impl Pacer {
         }
     }
 
-    /// Takes the server's view of the budget into account.
-    pub fn observe(&self, headers: &RateHeaders) {
+    /// Takes the server's view of the budget into account: `headers` came with the answer
+    /// to the request that left at `sent_at`.
+    ///
+    /// The server counted the key's requests when that request arrived, so they are
+    /// compared with our sends in the window before `sent_at`, not before now: with a
+    /// second of latency, a dozen of our requests have left the window by the time the
+    /// answer is read, and counting from now would take them for someone else's. An
+    /// answer that took longer than a window describes a window long gone, and is ignored.
+    pub fn observe(&self, headers: &RateHeaders, sent_at: Instant) {
         let now = Instant::now();
+        if now.saturating_duration_since(sent_at) > self.pace.window {
+            return;
+        }
         let mut gate = self.gate.lock().expect("pacer lock");
         let ours = gate
             .recent
             .iter()
-            .filter(|t| now.duration_since(**t) <= self.pace.window)
+            .filter(|t| **t <= sent_at && sent_at.duration_since(**t) <= self.pace.window)
             .count() as u32;
         let Some(advice) = shared_budget_advice(headers, ours, self.pace) else {
             return;
@@ -411,11 +447,14 @@ mod tests {
         let pacer = Pacer::new(pace);
         pacer.pause(Duration::MAX);
         // Another client spent the whole budget and says the reset is in 2^64 seconds.
-        pacer.observe(&RateHeaders {
-            limit: Some(50),
-            remaining: Some(0),
-            reset: Some(Duration::from_secs(u64::MAX)),
-        });
+        pacer.observe(
+            &RateHeaders {
+                limit: Some(50),
+                remaining: Some(0),
+                reset: Some(Duration::from_secs(u64::MAX)),
+            },
+            Instant::now(),
+        );
         let wait = pacer.gate_wait(Instant::now()).expect("paused");
         assert!(wait <= MAX_WAIT, "{wait:?}");
     }
@@ -439,6 +478,91 @@ mod tests {
                 .count();
             assert!(within <= 5, "{within} sends within one window");
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_that_left_late_costs_no_slot_a_window_later() {
+        // Found by the quota benchmark: the send log keeps a request's lateness, the
+        // limiter catches it up, and `rate` sends later the two disagreed by that lateness;
+        // a request already waiting on the limiter then took a second cell from it and a
+        // slot went unused.
+        let pace = Pace {
+            rate: 10,
+            window: Duration::from_millis(500),
+        };
+        let pacer = std::sync::Arc::new(Pacer::new(pace));
+        let sent = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let (pacer, sent) = (pacer.clone(), sent.clone());
+                tokio::spawn(async move {
+                    loop {
+                        let at = pacer.acquire().await;
+                        let mut sent = sent.lock().unwrap();
+                        if sent.len() == 40 {
+                            return;
+                        }
+                        sent.push(at);
+                        if sent.len() == 5 {
+                            // This request's sender is held up after it left (a busy
+                            // thread): the ones after it are asked for late.
+                            std::thread::sleep(pace.period() / 3);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let mut sent = sent.lock().unwrap().clone();
+        sent.sort();
+        // Two leave at once (the burst), so the log holds the 11th and 12th back to one
+        // window after the first, and so on: the 40th leaves 38 periods after the start.
+        // Each lost slot would add a period (one a window: three here); one period is
+        // left for a slow machine.
+        let elapsed = sent[39] - start;
+        let gaps: Vec<_> = sent.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(elapsed < pace.period() * 39, "{elapsed:?}, gaps {gaps:?}");
+        for (i, first) in sent.iter().enumerate() {
+            let within = sent[i..]
+                .iter()
+                .take_while(|t| t.duration_since(*first) < pace.window + pace.margin())
+                .count();
+            assert!(within <= 10, "{within} sends within one window");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_slow_answer_is_not_taken_for_another_client() {
+        // Found by the quota benchmark at 1-2 s of latency: the server's count, made when
+        // the request arrived, was compared with our sends in the window before the answer
+        // came back, which had lost our earliest requests; the pacer paused for nothing.
+        let pace = Pace {
+            rate: 10,
+            window: Duration::from_millis(500),
+        };
+        let pacer = Pacer::new(pace);
+        let mut last = Instant::now();
+        for _ in 0..10 {
+            last = pacer.acquire().await;
+        }
+        // The server counted all ten when the last arrived; its answer comes 450 ms later.
+        tokio::time::sleep(Duration::from_millis(450)).await;
+        let full = RateHeaders {
+            limit: Some(10),
+            remaining: Some(0),
+            reset: Some(Duration::from_millis(500)),
+        };
+        pacer.observe(&full, last);
+        assert_eq!(pacer.stats.shared_budget.load(Ordering::Relaxed), 0);
+        assert_eq!(pacer.stats.pauses.load(Ordering::Relaxed), 0);
+        // Someone else's requests still show: one of ours counted as ten.
+        let mine = pacer.acquire().await;
+        pacer.observe(&full, mine);
+        assert_eq!(pacer.stats.shared_budget.load(Ordering::Relaxed), 1);
+        assert_eq!(pacer.stats.pauses.load(Ordering::Relaxed), 1);
     }
 
     #[tokio::test]

@@ -187,14 +187,12 @@ impl Uploader {
             let ids: Vec<&str> = leads.iter().map(|l| l.lead_id.as_str()).collect();
             let mut attempts = 0u32;
             loop {
-                if self.interrupted.load(Ordering::Relaxed)
-                    || self
-                        .unless_interrupted(self.pacer.acquire())
-                        .await
-                        .is_none()
-                {
+                if self.interrupted.load(Ordering::Relaxed) {
                     return Err(Stop::Interrupted);
                 }
+                let Some(sent_at) = self.unless_interrupted(self.pacer.acquire()).await else {
+                    return Err(Stop::Interrupted);
+                };
                 attempts += 1;
                 state.requests += 1;
                 self.stats.requests.fetch_add(1, Ordering::Relaxed);
@@ -207,7 +205,7 @@ impl Uploader {
                         (transport_message(&e), None)
                     }
                     Ok(answer) => {
-                        self.pacer.observe(&answer.rate);
+                        self.pacer.observe(&answer.rate, sent_at);
                         match classify_status(answer.status) {
                             StatusAction::Success => match interpret_sync(&answer.body, &ids) {
                                 Ok(settled) => return Ok(settled),
@@ -327,7 +325,7 @@ impl Uploader {
         let mut rng = StdRng::seed_from_u64(lead_ids.len() as u64);
         let mut attempts = 0u32;
         loop {
-            self.pacer.acquire().await;
+            let sent_at = self.pacer.acquire().await;
             attempts += 1;
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             let sent = self
@@ -344,7 +342,8 @@ impl Uploader {
                     let status = response.status().as_u16();
                     let headers = response.headers();
                     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-                    self.pacer.observe(&RateHeaders::parse(|name| text(name)));
+                    self.pacer
+                        .observe(&RateHeaders::parse(|name| text(name)), sent_at);
                     let retry_after =
                         text("retry-after").and_then(|v| parse_retry_after(v, SystemTime::now()));
                     let answer = self.redact(&response.text().await.unwrap_or_default());
