@@ -114,6 +114,8 @@ enum Answer {
 
 /// Every request outside `/__sandbox/`.
 pub(crate) async fn handle(State(state): State<SharedState>, req: Request) -> Response {
+    // When the request arrived: what the rate-limit windows count (see `admit`).
+    let arrived = tokio::time::Instant::now();
     let conn = req.extensions().get::<ConnectionHandle>().cloned();
     let ip = conn
         .as_ref()
@@ -121,7 +123,7 @@ pub(crate) async fn handle(State(state): State<SharedState>, req: Request) -> Re
     let (parts, body) = req.into_parts();
     let endpoint = Endpoint::classify(&parts.method, parts.uri.path());
     let body = to_bytes(body, state.config().max_body_bytes).await;
-    let adm = state.admit(ip, auth::presented_key(&parts.headers), &endpoint);
+    let adm = state.admit(ip, auth::presented_key(&parts.headers), &endpoint, arrived);
 
     let fault_kind = adm
         .fault

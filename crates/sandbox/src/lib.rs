@@ -45,6 +45,10 @@
 //! - **Headers.** The tier with the least remaining budget fills `RateLimit-*` (the refusing
 //!   tier on a 429). 401, 403 and 429 answers still count against the tiers they passed; the
 //!   refusing tier does not count the request it refused.
+//! - **When a request counts.** At the instant it arrived, before it waits for anything in
+//!   the sandbox (the request log's `at_ms` is that instant too): a sync that keeps the
+//!   sandbox busy while its store grows must not push the requests behind it into a later
+//!   window, which a rate limiter in front of a real API would not do either.
 //! - **Bulk delete** answers `{"total", "deleted", "notFound"}` for the ids of the caller's
 //!   account; unknown ids are counted, not errors.
 //!

@@ -53,27 +53,41 @@ impl Tier {
 }
 
 /// An exact sliding window: the instants of the requests counted in the last `window`.
+///
+/// A request counts at the instant it arrived, taken before it waited for the sandbox's
+/// lock, so a request admitted while the store was busy may bring an instant a little
+/// earlier than one already counted. The instants are kept in order, and a request at
+/// `now` sees every request counted since `now - window`, those admitted before it that
+/// arrived after it included: so no window, wherever it starts, ever holds more than the
+/// limit. (In arrival order, which is the usual case, that is exactly the sliding window.)
 #[derive(Debug, Default, Clone)]
 pub(crate) struct SlidingWindow {
     hits: VecDeque<Instant>,
 }
 
 impl SlidingWindow {
-    /// Forgets the requests older than `window`: a request made at `t` stops counting at
-    /// `t + window`.
+    /// Forgets the requests that no request arriving from `now` on can see: a request
+    /// made at `t` stops counting at `t + window`; another window of them is kept for
+    /// requests admitted late.
     fn prune(&mut self, now: Instant, window: Duration) {
-        while self.hits.front().is_some_and(|&t| t + window <= now) {
+        while self.hits.front().is_some_and(|&t| t + window * 2 <= now) {
             self.hits.pop_front();
         }
+    }
+
+    /// Where the requests a request at `now` sees begin in `hits`.
+    fn first_seen(&self, now: Instant, window: Duration) -> usize {
+        self.hits.partition_point(|&t| t + window <= now)
     }
 
     /// Counts a request at `now` if fewer than `limit` are in the window; says whether
     /// it did. The state afterwards is in [`SlidingWindow::status`].
     pub(crate) fn try_hit(&mut self, now: Instant, window: Duration, limit: u32) -> bool {
         self.prune(now, window);
-        let passed = self.hits.len() < limit as usize;
+        let passed = self.hits.len() - self.first_seen(now, window) < limit as usize;
         if passed {
-            self.hits.push_back(now);
+            let at = self.hits.partition_point(|&t| t <= now);
+            self.hits.insert(at, now);
         }
         passed
     }
@@ -81,8 +95,9 @@ impl SlidingWindow {
     /// Remaining budget and time until the oldest counted request leaves the window
     /// (zero when the window is empty).
     pub(crate) fn status(&self, now: Instant, window: Duration, limit: u32) -> (u32, Duration) {
-        let used = u32::try_from(self.hits.len()).unwrap_or(u32::MAX);
-        let reset = self.hits.front().map_or(Duration::ZERO, |&t| {
+        let first = self.first_seen(now, window);
+        let used = u32::try_from(self.hits.len() - first).unwrap_or(u32::MAX);
+        let reset = self.hits.get(first).map_or(Duration::ZERO, |&t| {
             (t + window).saturating_duration_since(now)
         });
         (limit.saturating_sub(used), reset)
@@ -282,6 +297,29 @@ mod tests {
 
     fn ms(t0: Instant, ms: u64) -> Instant {
         t0 + Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn a_request_admitted_late_counts_when_it_arrived() {
+        let t0 = Instant::now();
+        let mut w = SlidingWindow::default();
+        assert!(w.try_hit(ms(t0, 0), W, 3));
+        assert!(w.try_hit(ms(t0, 200), W, 3));
+        // Arrived at 100 ms, admitted after the one of 200 ms (it waited for the lock).
+        assert!(w.try_hit(ms(t0, 100), W, 3));
+        assert_eq!(w.status(ms(t0, 100), W, 3), (0, Duration::from_millis(900)));
+        // At 1050 ms the request of 0 has left the window, counted at its arrival; that
+        // of 100 leaves at 1100, not a moment later because it was admitted late.
+        assert!(w.try_hit(ms(t0, 1050), W, 3));
+        assert_eq!(w.status(ms(t0, 1050), W, 3), (0, Duration::from_millis(50)));
+        assert!(w.try_hit(ms(t0, 1100), W, 3));
+        // One that arrived at 1020 but comes after those: the window from 20 ms holds
+        // 100, 200, 1050 and 1100 already; counting it would make the window from 100 ms
+        // (100, 200, 1020, 1050, 1100) hold five.
+        assert!(!w.try_hit(ms(t0, 1020), W, 3));
+        // Two windows later, the old instants are gone.
+        assert!(w.try_hit(ms(t0, 3200), W, 3));
+        assert_eq!(w.hits.len(), 1);
     }
 
     #[test]

@@ -240,10 +240,20 @@ impl SharedState {
     /// (sync endpoints) → scope. A request counts against every tier it passed; the tier
     /// that refuses it does not count it. Then, for a sync request that passed everything,
     /// the fault engine picks its fault.
-    pub(crate) fn admit(&self, ip: IpAddr, key: Option<&str>, endpoint: &Endpoint) -> Admission {
+    pub(crate) fn admit(
+        &self,
+        ip: IpAddr,
+        key: Option<&str>,
+        endpoint: &Endpoint,
+        arrived: Instant,
+    ) -> Admission {
         let mut guard = self.lock();
         let data = &mut *guard;
-        let now = Instant::now();
+        // The rate-limit windows and the log count the request when it arrived, not when
+        // it got the lock: a sync that holds the lock while the store grows (a hash table
+        // of 200,000 leads doubling takes a tenth of a second) must not make the requests
+        // behind it look as if they had come later, and so fall into a later window.
+        let now = arrived;
         let seq = data.next_seq;
         data.next_seq += 1;
         let (limits, window) = (data.config.limits, data.config.window);
