@@ -104,6 +104,9 @@ pub struct PaceStats {
     pub pauses: AtomicU64,
     /// Answers that showed another client spending the key's budget.
     pub shared_budget: AtomicU64,
+    /// Requests that had a limiter cell but waited over two periods for the other
+    /// gates (a pause ordered meanwhile, a send log far behind), and queued for a new one.
+    pub requeued: AtomicU64,
 }
 
 /// Paces requests to one key's sync budget; shared by every upload task.
@@ -160,11 +163,12 @@ impl Pacer {
             // The limiter's cell is ours now. The send log may still ask for a moment
             // more: our request `rate` sends ago left late (a timer fires up to a
             // millisecond late, a busy thread later), and the log keeps that lateness
-            // while the limiter has caught it up. Such a wait, shorter than a period, is
-            // waited out holding the cell: taking a fresh one would leave a whole period
-            // of quota unused. A longer one (a pause ordered while we waited) sends us
-            // back to the limiter, so that requests leave it spaced again.
-            let held_until = Instant::now() + self.pace.period();
+            // while the limiter has caught it up; or it left in the burst, and the log
+            // holds us a period. Such a wait, up to two periods, is waited out holding the
+            // cell: taking a fresh one would leave a whole period of quota unused. A
+            // longer one (a pause ordered while we waited) sends us back to the limiter,
+            // so that requests leave it spaced again.
+            let held_until = Instant::now() + self.pace.period() * 2;
             loop {
                 let (now, wait) = {
                     let mut gate = self.gate.lock().expect("pacer lock");
@@ -181,6 +185,7 @@ impl Pacer {
                     }
                 };
                 if now + wait > held_until {
+                    self.stats.requeued.fetch_add(1, Ordering::Relaxed);
                     break;
                 }
                 tokio::time::sleep(wait).await;
@@ -485,14 +490,13 @@ mod tests {
         // Found by the quota benchmark: the send log keeps a request's lateness, the
         // limiter catches it up, and `rate` sends later the two disagreed by that lateness;
         // a request already waiting on the limiter then took a second cell from it and a
-        // slot went unused.
+        // slot went unused, once a window or more.
         let pace = Pace {
             rate: 10,
-            window: Duration::from_millis(500),
+            window: Duration::from_secs(1),
         };
         let pacer = std::sync::Arc::new(Pacer::new(pace));
         let sent = std::sync::Arc::new(Mutex::new(Vec::new()));
-        let start = Instant::now();
         let tasks: Vec<_> = (0..4)
             .map(|_| {
                 let (pacer, sent) = (pacer.clone(), sent.clone());
@@ -500,7 +504,7 @@ mod tests {
                     loop {
                         let at = pacer.acquire().await;
                         let mut sent = sent.lock().unwrap();
-                        if sent.len() == 40 {
+                        if sent.len() == 25 {
                             return;
                         }
                         sent.push(at);
@@ -516,15 +520,11 @@ mod tests {
         for task in tasks {
             task.await.unwrap();
         }
+        // Every request used the cell it was given (only a thread stalled for two periods
+        // would make one queue again).
+        assert_eq!(pacer.stats.requeued.load(Ordering::Relaxed), 0);
         let mut sent = sent.lock().unwrap().clone();
         sent.sort();
-        // Two leave at once (the burst), so the log holds the 11th and 12th back to one
-        // window after the first, and so on: the 40th leaves 38 periods after the start.
-        // Each lost slot would add a period (one a window: three here); one period is
-        // left for a slow machine.
-        let elapsed = sent[39] - start;
-        let gaps: Vec<_> = sent.windows(2).map(|w| w[1] - w[0]).collect();
-        assert!(elapsed < pace.period() * 39, "{elapsed:?}, gaps {gaps:?}");
         for (i, first) in sent.iter().enumerate() {
             let within = sent[i..]
                 .iter()

@@ -159,19 +159,16 @@ fn a_429_storm_with_retry_after_pauses_every_request() {
     let requests = sync_requests(&env);
     let first = requests.iter().position(|r| r.status == Some(429)).unwrap();
     let at = requests[first].at_ms;
-    let next_sent = requests
-        .iter()
-        .filter(|r| r.seq > requests[first].seq)
-        .map(|r| r.at_ms)
-        .min()
-        .unwrap();
     // (Requests already on their way when the 429 arrived may land a few ms later.)
     let early: Vec<_> = requests
         .iter()
         .filter(|r| r.at_ms > at + 50 && r.at_ms < at + 950)
         .collect();
     assert!(early.is_empty(), "sent during the pause: {early:?}");
-    assert!(next_sent >= at, "{next_sent} {at}");
+    assert!(
+        requests.iter().any(|r| r.at_ms >= at + 950),
+        "nothing was sent after the pause"
+    );
     assert!(env.summary()["session"]["pauses"].as_u64().unwrap() >= 1);
 }
 

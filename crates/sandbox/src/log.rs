@@ -11,9 +11,11 @@ use crate::state::SharedState;
 /// One request as the sandbox saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoggedRequest {
-    /// Arrival order, from 1.
+    /// Admission order, from 1: the order requests passed the gate, which for requests
+    /// a few milliseconds apart may differ from the order of `at_ms`.
     pub seq: u64,
-    /// Arrival time, in milliseconds since the sandbox's state was created.
+    /// Arrival time (when the rate-limit windows counted it), in milliseconds since the
+    /// sandbox's state was created.
     pub at_ms: u64,
     /// HTTP method.
     pub method: String,

@@ -1,7 +1,7 @@
 //! The leads of each account: the lead object, upsert on `lead_id`, phone uniqueness,
 //! sync and bulk delete, with the per-request atomic modes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -113,8 +113,11 @@ pub(crate) struct Account {
     leads: BTreeMap<u64, StoredLead>,
     /// Ids are never reused, even after a delete, like a database sequence.
     next_id: u64,
-    by_external: HashMap<String, u64>,
-    by_phone: HashMap<String, u64>,
+    // Ordered maps rather than hash tables: a hash table that doubles holds the sandbox's
+    // lock for a tenth of a second at 229,376 leads, long enough to push the requests
+    // behind it into a later rate-limit window; a B-tree grows a node at a time.
+    by_external: BTreeMap<String, u64>,
+    by_phone: BTreeMap<String, u64>,
 }
 
 impl Account {
@@ -123,8 +126,8 @@ impl Account {
             id: id.to_owned(),
             leads: BTreeMap::new(),
             next_id: 1,
-            by_external: HashMap::new(),
-            by_phone: HashMap::new(),
+            by_external: BTreeMap::new(),
+            by_phone: BTreeMap::new(),
         }
     }
 
