@@ -250,9 +250,9 @@ impl SharedState {
         let mut guard = self.lock();
         let data = &mut *guard;
         // The rate-limit windows and the log count the request when it arrived, not when
-        // it got the lock: a sync that holds the lock while the store grows (a hash table
-        // of 200,000 leads doubling takes a tenth of a second) must not make the requests
-        // behind it look as if they had come later, and so fall into a later window.
+        // it got the lock: a sync that holds the lock while it applies its leads must not
+        // make the requests behind it look as if they had come later, and so fall into a
+        // later window.
         let now = arrived;
         let seq = data.next_seq;
         data.next_seq += 1;
