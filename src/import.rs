@@ -14,10 +14,19 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result, anyhow, bail};
 use csv::ByteRecord;
 use serde::Serialize;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
-use crate::checkpoint::{BatchRecord, Checkpoint, RunCounters, RunSpec, RunStatus};
+mod deletes;
+
+pub use deletes::Deletion;
+
+use crate::checkpoint::delta::{Delta, Seen};
+use crate::checkpoint::{
+    AcceptedLead, BatchRecord, Checkpoint, Rejection, RunCounters, RunSpec, RunStatus, SettledRow,
+    lead_key,
+};
 use crate::config::{ImportConfig, Target};
 use crate::exit;
 use crate::fsutil::create_private_dir;
@@ -29,7 +38,6 @@ use crate::pipeline::{IndexKeys, Outcome, Pipeline};
 use crate::report::{ClassCounts, RejectedRow, ReportPaths, write_json};
 use crate::source::{FieldDecoder, SourceError};
 use crate::upload::{ApiKey, BatchLead, Settled, Stop, UploadSettings, Uploader};
-use rustc_hash::FxHashMap;
 
 /// Local rejections buffered before they are committed without a batch outcome.
 const REJECTION_FLUSH: usize = 4096;
@@ -39,13 +47,25 @@ const REJECTION_FLUSH: usize = 4096;
 struct PendingBatch {
     /// Set by the coordinator when it dispatches the batch.
     seq: u64,
+    /// The leads as sent, in order (what [`Uploader::send`] takes).
     leads: Vec<BatchLead>,
-    keys: Vec<IndexKeys>,
-    records: Vec<ByteRecord>,
-    /// Payload hash of each lead (the delta state once accepted).
-    hashes: Vec<u64>,
-    /// Whether each lead is new to the delta state (else changed).
-    new: Vec<bool>,
+    /// What else is known of each lead, in the same order.
+    meta: Vec<LeadMeta>,
+}
+
+/// What the coordinator needs of a lead in flight besides what is sent.
+#[derive(Debug)]
+struct LeadMeta {
+    /// Its identities in the duplicate index.
+    keys: IndexKeys,
+    /// Its key in the delta state.
+    key: u128,
+    /// The record as read, for the report if the API refuses it.
+    record: ByteRecord,
+    /// Hash of its payload (the delta state once accepted).
+    hash: u64,
+    /// Whether it is new to the delta state (else changed).
+    new: bool,
 }
 
 impl PendingBatch {
@@ -59,12 +79,10 @@ enum Handover {
     /// Rows in file order: rejections, maybe a full batch, and the lowest row not yet
     /// handed over (everything before it is in this or an earlier handover).
     Rows {
-        rejections: Vec<RejectedRow>,
+        rejections: Vec<Rejection>,
         batch: Option<PendingBatch>,
         /// Valid rows whose payload the API already holds: not sent.
-        unchanged: Vec<(u64, IndexKeys)>,
-        /// `lead_id`s in the export that are not in `batch` (unchanged and rejected rows).
-        seen: Vec<String>,
+        unchanged: Vec<SettledRow>,
         low_water: u64,
         last_row: u64,
     },
@@ -206,9 +224,8 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
         config,
         scope: format!("{api_label}|{}", cfg.source.as_deref().unwrap_or("")),
     };
-    let id_column = mapping.column_of(&crate::mapping::Target::LeadId);
     if cfg.dry_run {
-        return dry_run(cfg, &spec, id_column, (source, validator), stdout, stderr);
+        return dry_run(cfg, &spec, (source, validator), stdout, stderr);
     }
 
     // One run at a time per state file; a lock left by a killed run is taken over.
@@ -284,7 +301,7 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
     let delta = if cfg.full {
         None
     } else {
-        Some(checkpoint.delta_hashes(&spec.scope)?)
+        Some(checkpoint.delta(&spec.scope)?)
     };
     if resumed && !cfg.quiet {
         writeln!(
@@ -335,7 +352,6 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
             reader: Some(ReaderSetup {
                 batch_size: cfg.batch_size,
                 delta,
-                id_column,
             }),
             scope: spec.scope.clone(),
             buffered: Collected::default(),
@@ -522,7 +538,6 @@ impl InputStamp {
 fn dry_run(
     cfg: &ImportConfig,
     spec: &RunSpec,
-    id_column: Option<usize>,
     (source, validator): (crate::source::Source, crate::validate::Validator),
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
@@ -534,23 +549,29 @@ fn dry_run(
         None
     };
     let delta = match (&checkpoint, cfg.full) {
-        (Some(cp), false) => cp.delta_hashes(&spec.scope)?,
-        _ => FxHashMap::default(),
+        (Some(cp), false) => cp.delta(&spec.scope)?,
+        _ => Delta::default(),
     };
     let headers = source.headers().to_vec();
     let mut report = input.open_report(&headers)?;
-    let mut seen: rustc_hash::FxHashSet<u128> = rustc_hash::FxHashSet::default();
+    let mut seen = Seen::default();
     let (mut rows_read, mut new, mut changed, mut unchanged) = (0u64, 0u64, 0u64, 0u64);
     for checked in Pipeline::start(source, validator, input.threads) {
         let checked = checked?;
         rows_read += 1;
+        let key = lead_key(&checked.keys);
+        match key {
+            Some(key) => {
+                seen.keys.insert(key);
+            }
+            None => seen.unidentified.push(checked.row),
+        }
         match checked.outcome {
             Outcome::Valid(lead) => {
                 let json = serde_json::to_string(&lead)?;
-                let id = xxhash_rust::xxh3::xxh3_128(lead.lead_id.as_bytes());
-                seen.insert(id);
-                match delta.get(&id) {
-                    Some(&hash) if hash == xxhash_rust::xxh3::xxh3_64(json.as_bytes()) => {
+                let key = key.expect("a valid row identifies its lead");
+                match delta.get(key) {
+                    Some(hash) if hash == xxhash_rust::xxh3::xxh3_64(json.as_bytes()) => {
                         unchanged += 1;
                     }
                     Some(_) => changed += 1,
@@ -558,9 +579,6 @@ fn dry_run(
                 }
             }
             Outcome::Rejected { problems, original } => {
-                if let Some(id) = id_column.and_then(|c| original.get(c)) {
-                    seen.insert(xxhash_rust::xxh3::xxh3_128(id.trim().as_bytes()));
-                }
                 report
                     .add(&RejectedRow {
                         row: checked.row,
@@ -575,29 +593,29 @@ fn dry_run(
     let rejected = counts.total_rows();
     let send = new + changed;
     let requests = send.div_ceil(cfg.batch_size as u64);
-    let mut deletion = None;
-    if cfg.delete_missing {
-        // The delta state knows every lead the API accepted for this source.
-        let known = delta.len() as u64;
-        let missing = delta.keys().filter(|id| !seen.contains(*id)).count() as u64;
-        let ratio = if known == 0 {
-            0.0
-        } else {
-            missing as f64 / known as f64
+    // The same plan a run makes, its list written as a preview.
+    let deletion = if cfg.delete_missing {
+        let (known, missing) = match &checkpoint {
+            Some(cp) => cp.missing(&spec.scope, &seen.keys)?,
+            None => (0, Vec::new()),
         };
-        deletion = Some(Deletion {
-            known,
-            missing,
-            deleted: 0,
-            refused: (ratio > cfg.max_delete_ratio).then(|| {
-                format!(
-                    "--delete-missing would be refused: {missing} of {known} known leads ({:.1}%) are not in this export, more than --max-delete-ratio {:.1}%",
-                    ratio * 100.0,
-                    cfg.max_delete_ratio * 100.0
-                )
-            }),
-        });
-    }
+        let plan = deletes::plan(known, &seen, missing, cfg.max_delete_ratio);
+        let mut d = plan.deletion;
+        if let Some(refused) = &mut d.refused {
+            *refused = refused.replacen(
+                "--delete-missing refused",
+                "--delete-missing would be refused",
+                1,
+            );
+        }
+        d.deleted = plan.leads.len() as u64;
+        let payloads: Vec<String> = plan.leads.into_iter().filter_map(|l| l.payload).collect();
+        let path = input.report_dir.join("deleted-preview.csv");
+        d.file = Some(deletes::write_leads_csv(&path, &payloads)?);
+        Some(d)
+    } else {
+        None
+    };
     let summary = serde_json::json!({
         "command": "import",
         "dry_run": true,
@@ -631,12 +649,15 @@ fn dry_run(
             writeln!(
                 stdout,
                 "would delete {} of {} known leads{}",
-                if d.refused.is_some() { 0 } else { d.missing },
+                d.deleted,
                 d.known,
                 d.refused
                     .as_deref()
                     .map_or(String::new(), |r| format!(" ({r})"))
             )?;
+            if let Some(file) = &d.file {
+                writeln!(stdout, "preview: {}", file.display())?;
+            }
         }
         writeln!(stdout, "report:  {}", rejected_csv.display())?;
     }
@@ -699,9 +720,34 @@ fn print_summary(
     if let Some(d) = &summary.deletion {
         writeln!(
             stdout,
-            "deleted: {} of {} leads missing from the export ({} known)",
-            d.deleted, d.missing, d.known
+            "deleted: {} of {} leads missing from the export ({} known){}{}",
+            d.deleted,
+            d.missing,
+            d.known,
+            if d.not_found > 0 {
+                format!(
+                    "; {} not found in the account (deleted there already)",
+                    d.not_found
+                )
+            } else {
+                String::new()
+            },
+            if d.kept_without_payload > 0 {
+                format!(
+                    "; {} kept: recorded by an older nl-import without the payload that would restore them (a --full run records it)",
+                    d.kept_without_payload
+                )
+            } else {
+                String::new()
+            }
         )?;
+        if let Some(file) = &d.file {
+            writeln!(
+                stdout,
+                "undo:    nl-import import {} (with the same --source) restores them",
+                file.display()
+            )?;
+        }
     }
     writeln!(
         stdout,
@@ -750,20 +796,6 @@ struct SessionOutcome {
     deletion: Option<Deletion>,
 }
 
-/// What `--delete-missing` did.
-#[derive(Debug, Clone, Serialize)]
-pub struct Deletion {
-    /// Leads of the source the state file knew of.
-    pub known: u64,
-    /// Those not in this export.
-    pub missing: u64,
-    /// Those deleted.
-    pub deleted: u64,
-    /// Why nothing (or not everything) was deleted.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refused: Option<String>,
-}
-
 struct Coordinator<'a> {
     cfg: &'a ImportConfig,
     checkpoint: &'a mut Checkpoint,
@@ -798,12 +830,8 @@ impl Coordinator<'_> {
         stderr: &mut dyn Write,
     ) -> Result<SessionOutcome> {
         let cfg = self.cfg;
-        let interrupted = Arc::new(AtomicBool::new(false));
-        let interrupt = Arc::new(Notify::new());
-        let signals = tokio::spawn(watch_signals(
-            Arc::clone(&interrupted),
-            Arc::clone(&interrupt),
-        ));
+        let cancel = CancellationToken::new();
+        let signals = tokio::spawn(watch_signals(cancel.clone()));
         let pacer = Arc::new(Pacer::new(cfg.pace));
         let uploader = Arc::new(
             Uploader::new(
@@ -816,10 +844,17 @@ impl Coordinator<'_> {
                     concurrency: cfg.concurrency,
                 },
                 Arc::clone(&pacer),
-                Arc::clone(&interrupted),
+                cancel.clone(),
             )
             .context("cannot set up the HTTP client")?,
         );
+        // A key that may not delete is found out before hours of importing, not after.
+        if cfg.delete_missing
+            && let Err(e) = uploader.probe_delete().await
+        {
+            signals.abort();
+            return Err(deletes::probe_error(e));
+        }
 
         // The reader: validation pipeline → handovers, on a blocking thread.
         let stopper = pipeline.stopper();
@@ -834,16 +869,11 @@ impl Coordinator<'_> {
         });
         let budget_hit = Arc::new(AtomicBool::new(false));
         let timer = cfg.max_duration.map(|limit| {
-            let (interrupted, interrupt, hit) = (
-                Arc::clone(&interrupted),
-                Arc::clone(&interrupt),
-                Arc::clone(&budget_hit),
-            );
+            let (cancel, hit) = (cancel.clone(), Arc::clone(&budget_hit));
             tokio::spawn(async move {
                 tokio::time::sleep(limit).await;
                 hit.store(true, Ordering::SeqCst);
-                interrupted.store(true, Ordering::SeqCst);
-                interrupt.notify_one();
+                cancel.cancel();
             })
         });
 
@@ -867,7 +897,7 @@ impl Coordinator<'_> {
         let mut gave_up = 0u64;
 
         loop {
-            let stopping = stop.is_some() || interrupted.load(Ordering::Relaxed);
+            let stopping = stop.is_some() || cancel.is_cancelled();
             if stopping && reading {
                 stopper.stop();
                 rx.close();
@@ -878,7 +908,7 @@ impl Coordinator<'_> {
             }
             tokio::select! {
                 biased;
-                () = interrupt.notified(), if !stopping => {
+                () = cancel.cancelled(), if !stopping => {
                     if !cfg.quiet {
                         let why = if budget_hit.load(Ordering::SeqCst) {
                             "time budget (--max-duration) reached"
@@ -901,10 +931,10 @@ impl Coordinator<'_> {
                     match result {
                         Ok(settled) => {
                             in_flight.remove(&(batch.first_row(), batch.seq));
-                            let (record, api_rejections, accepted) =
+                            let (record, api_rejections) =
                                 self.settle(&batch, &settled, attempts);
                             leads_settled += record.accepted + record.refused;
-                            leads_imported += accepted;
+                            leads_imported += record.accepted;
                             gave_up += record.gave_up;
                             self.buffered.rejections.extend(api_rejections);
                             let frontier = frontier(low_water, &in_flight);
@@ -925,13 +955,12 @@ impl Coordinator<'_> {
                 }
                 handover = rx.recv(), if reading && tasks.len() < cfg.concurrency => {
                     match handover {
-                        Some(Handover::Rows { rejections, batch, unchanged, seen, low_water: lw, last_row }) => {
+                        Some(Handover::Rows { rejections, batch, unchanged, low_water: lw, last_row }) => {
                             rows_read = rows_read.max(last_row);
                             self.progress.rejected.fetch_add(rejections.len() as u64, Ordering::Relaxed);
                             self.progress.unchanged.fetch_add(unchanged.len() as u64, Ordering::Relaxed);
                             self.buffered.rejections.extend(rejections);
                             self.buffered.unchanged.extend(unchanged);
-                            self.buffered.seen.extend(seen);
                             if let Some(mut batch) = batch {
                                 batch.seq = self.next_seq;
                                 self.next_seq += 1;
@@ -970,7 +999,7 @@ impl Coordinator<'_> {
             timer.abort();
         }
 
-        let was_interrupted = interrupted.load(Ordering::Relaxed);
+        let was_interrupted = cancel.is_cancelled();
         let complete_so_far = read_error.is_none() && stop.is_none() && !was_interrupted;
         let deletion =
             if cfg.delete_missing && complete_so_far && gave_up == 0 && !self.stamp.changed() {
@@ -979,7 +1008,7 @@ impl Coordinator<'_> {
                 None
             };
         signals.abort();
-        let was_interrupted = interrupted.load(Ordering::Relaxed);
+        let was_interrupted = cancel.is_cancelled();
         let complete = read_error.is_none() && stop.is_none() && !was_interrupted;
         let (status, message) = match (&stop, &read_error) {
             (Some(Stop::Auth { status, message }), _) => (
@@ -1050,57 +1079,25 @@ impl Coordinator<'_> {
         })
     }
 
-    /// `--delete-missing`: removes the leads of the scope that this run's export did not
-    /// hold, unless they are too many.
+    /// `--delete-missing`: removes the leads of the scope that no row of this run's
+    /// export identifies, unless that is unsafe (see [`deletes::plan`]).
     async fn delete_missing(
         &mut self,
         uploader: &Uploader,
         stderr: &mut dyn Write,
     ) -> Result<Deletion> {
-        let (known, missing) = self.checkpoint.missing_count(&self.scope, self.run_id)?;
-        let ratio = if known == 0 {
-            0.0
-        } else {
-            missing as f64 / known as f64
-        };
-        let mut deletion = Deletion {
-            known,
-            missing,
-            deleted: 0,
-            refused: None,
-        };
-        if ratio > self.cfg.max_delete_ratio {
-            deletion.refused = Some(format!(
-                "--delete-missing refused: {missing} of the {known} leads imported for this source ({:.1}%) are not in this export, more than --max-delete-ratio {:.1}%. A truncated export? Nothing was deleted; check the file, or raise --max-delete-ratio if the shrink is real",
-                ratio * 100.0,
-                self.cfg.max_delete_ratio * 100.0
-            ));
-            return Ok(deletion);
-        }
-        while deletion.deleted < missing {
-            let ids = self.checkpoint.missing(&self.scope, self.run_id, 100)?;
-            if ids.is_empty() {
-                break;
-            }
-            match uploader.delete(&ids).await {
-                Ok(()) => {
-                    self.checkpoint.forget(&self.scope, self.run_id, &ids)?;
-                    deletion.deleted += ids.len() as u64;
-                }
-                Err(message) => {
-                    let _ = writeln!(
-                        stderr,
-                        "nl-import: deleting missing leads stopped: {message}"
-                    );
-                    deletion.refused = Some(format!(
-                        "deleting missing leads stopped after {} of {missing}: {message}",
-                        deletion.deleted
-                    ));
-                    break;
-                }
-            }
-        }
-        Ok(deletion)
+        let seen = self.checkpoint.seen_by_run(self.run_id)?;
+        let (known, missing) = self.checkpoint.missing(&self.scope, &seen.keys)?;
+        let plan = deletes::plan(known, &seen, missing, self.cfg.max_delete_ratio);
+        deletes::execute(
+            self.checkpoint,
+            uploader,
+            (&self.scope, self.run_id),
+            plan,
+            &self.cfg.input.report_dir,
+            stderr,
+        )
+        .await
     }
 
     /// Turns a batch's per-lead outcome into what is committed: the batch record and the
@@ -1110,7 +1107,7 @@ impl Coordinator<'_> {
         batch: &PendingBatch,
         settled: &[Settled],
         attempts: u64,
-    ) -> (BatchRecord, Vec<RejectedRow>, u64) {
+    ) -> (BatchRecord, Vec<Rejection>) {
         let mut record = BatchRecord {
             seq: batch.seq,
             leads: batch.leads.len() as u64,
@@ -1118,16 +1115,22 @@ impl Coordinator<'_> {
             ..BatchRecord::default()
         };
         let mut rejections = Vec::new();
-        for (i, outcome) in settled.iter().enumerate() {
-            let lead = &batch.leads[i];
+        for ((lead, meta), outcome) in batch.leads.iter().zip(&batch.meta).zip(settled) {
+            let row = SettledRow {
+                row: lead.row,
+                keys: meta.keys,
+            };
             let (class, message) = match outcome {
                 Settled::Accepted => {
                     record.accepted += 1;
-                    record.settled.push((lead.row, batch.keys[i]));
-                    record
-                        .accepted_leads
-                        .push((lead.lead_id.clone(), batch.hashes[i]));
-                    if batch.new[i] {
+                    record.settled.push(row);
+                    record.accepted_leads.push(AcceptedLead {
+                        key: meta.key,
+                        lead_id: lead.lead_id.clone(),
+                        hash: meta.hash,
+                        payload: lead.json.clone(),
+                    });
+                    if meta.new {
                         self.new += 1;
                     } else {
                         self.changed += 1;
@@ -1136,13 +1139,11 @@ impl Coordinator<'_> {
                 }
                 Settled::Rejected(class, message) => {
                     record.refused += 1;
-                    record.settled.push((lead.row, batch.keys[i]));
-                    record.seen.push(lead.lead_id.clone());
+                    record.settled.push(row);
                     (*class, message.clone())
                 }
                 Settled::GaveUp(message) => {
                     record.gave_up += 1;
-                    record.seen.push(lead.lead_id.clone());
                     (ErrorClass::GaveUp, message.clone())
                 }
             };
@@ -1151,10 +1152,13 @@ impl Coordinator<'_> {
             } else {
                 ""
             };
-            rejections.push(RejectedRow {
-                row: lead.row,
-                problems: vec![Problem::new(class, field, message)],
-                original: self.decoder.decode_lossy(&batch.records[i]),
+            rejections.push(Rejection {
+                row: RejectedRow {
+                    row: lead.row,
+                    problems: vec![Problem::new(class, field, message)],
+                    original: self.decoder.decode_lossy(&meta.record),
+                },
+                lead_key: Some(meta.key),
             });
         }
         self.progress
@@ -1163,8 +1167,7 @@ impl Coordinator<'_> {
         self.progress
             .rejected
             .fetch_add(rejections.len() as u64, Ordering::Relaxed);
-        let accepted = record.accepted;
-        (record, rejections, accepted)
+        (record, rejections)
     }
 
     /// Commits a settled batch (if any) with everything buffered: rejections, and the
@@ -1177,13 +1180,12 @@ impl Coordinator<'_> {
     ) -> Result<()> {
         let buffered = std::mem::take(&mut self.buffered);
         let mut records: Vec<BatchRecord> = batch.into_iter().collect();
-        if !buffered.unchanged.is_empty() || !buffered.seen.is_empty() {
+        if !buffered.unchanged.is_empty() {
             records.push(BatchRecord {
                 seq: self.next_seq,
                 leads: buffered.unchanged.len() as u64,
                 unchanged: buffered.unchanged.len() as u64,
                 settled: buffered.unchanged,
-                seen: buffered.seen,
                 ..BatchRecord::default()
             });
             self.next_seq += 1;
@@ -1221,9 +1223,8 @@ fn frontier(low_water: u64, in_flight: &BTreeSet<(u64, u64)>) -> u64 {
 /// The rows a reader thread has collected but not handed over yet.
 #[derive(Default)]
 struct Collected {
-    rejections: Vec<RejectedRow>,
-    unchanged: Vec<(u64, IndexKeys)>,
-    seen: Vec<String>,
+    rejections: Vec<Rejection>,
+    unchanged: Vec<SettledRow>,
 }
 
 impl Collected {
@@ -1232,7 +1233,7 @@ impl Collected {
     }
 
     fn is_empty(&self) -> bool {
-        self.len() == 0 && self.seen.is_empty()
+        self.len() == 0
     }
 
     fn handover(&mut self, batch: Option<PendingBatch>, low_water: u64, last_row: u64) -> Handover {
@@ -1241,7 +1242,6 @@ impl Collected {
             rejections: taken.rejections,
             batch,
             unchanged: taken.unchanged,
-            seen: taken.seen,
             low_water,
             last_row,
         }
@@ -1251,10 +1251,8 @@ impl Collected {
 /// What the reader needs besides the pipeline.
 struct ReaderSetup {
     batch_size: usize,
-    /// Payload hashes the API accepted before, by `lead_id` hash; `None` sends everything.
-    delta: Option<FxHashMap<u128, u64>>,
-    /// The column holding `lead_id`s, to mark rejected rows as present in the export.
-    id_column: Option<usize>,
+    /// Payload hashes the API accepted before, by lead key; `None` sends everything.
+    delta: Option<Delta>,
 }
 
 /// The reader thread: pulls checked rows from the pipeline, serialises valid leads, sets
@@ -1286,32 +1284,32 @@ fn read_batches(
             Outcome::Valid(lead) => {
                 let json = serde_json::to_string(&lead).expect("a lead always serialises");
                 let hash = xxhash_rust::xxh3::xxh3_64(json.as_bytes());
-                let known = setup.delta.as_ref().and_then(|delta| {
-                    delta.get(&xxhash_rust::xxh3::xxh3_128(lead.lead_id.as_bytes()))
-                });
-                if known == Some(&hash) {
-                    collected.unchanged.push((checked.row, checked.keys));
-                    collected.seen.push(lead.lead_id);
+                let key = lead_key(&checked.keys).expect("a valid row identifies its lead");
+                let known = setup.delta.as_ref().and_then(|delta| delta.get(key));
+                let settled = SettledRow {
+                    row: checked.row,
+                    keys: checked.keys,
+                };
+                if known == Some(hash) {
+                    collected.unchanged.push(settled);
                 } else {
                     let batch = open.get_or_insert_with(|| PendingBatch {
                         seq: 0,
                         leads: Vec::with_capacity(batch_size),
-                        keys: Vec::with_capacity(batch_size),
-                        records: Vec::with_capacity(batch_size),
-                        hashes: Vec::with_capacity(batch_size),
-                        new: Vec::with_capacity(batch_size),
+                        meta: Vec::with_capacity(batch_size),
                     });
                     batch.leads.push(BatchLead {
                         row: checked.row,
                         lead_id: lead.lead_id,
                         json,
                     });
-                    batch.keys.push(checked.keys);
-                    batch
-                        .records
-                        .push(checked.record.expect("a valid row keeps its record"));
-                    batch.hashes.push(hash);
-                    batch.new.push(known.is_none());
+                    batch.meta.push(LeadMeta {
+                        keys: checked.keys,
+                        key,
+                        record: checked.record.expect("a valid row keeps its record"),
+                        hash,
+                        new: known.is_none(),
+                    });
                     if batch.leads.len() == batch_size {
                         let full = open.take();
                         if !send(collected.handover(full, last_row + 1, last_row)) {
@@ -1322,18 +1320,13 @@ fn read_batches(
                 }
             }
             Outcome::Rejected { problems, original } => {
-                if let Some(id) = setup
-                    .id_column
-                    .and_then(|c| original.get(c))
-                    .map(|id| id.trim())
-                    .filter(|id| !id.is_empty())
-                {
-                    collected.seen.push(id.to_owned());
-                }
-                collected.rejections.push(RejectedRow {
-                    row: checked.row,
-                    problems,
-                    original,
+                collected.rejections.push(Rejection {
+                    lead_key: lead_key(&checked.keys),
+                    row: RejectedRow {
+                        row: checked.row,
+                        problems,
+                        original,
+                    },
                 });
             }
         }
@@ -1359,12 +1352,11 @@ fn read_batches(
     let _ = send(Handover::End { rows_read, error });
 }
 
-/// First Ctrl-C (or SIGTERM): set `interrupted` and wake the coordinator. Second: exit at
-/// once (the state file is consistent after every commit, so the run stays resumable).
-async fn watch_signals(interrupted: Arc<AtomicBool>, notify: Arc<Notify>) {
+/// First Ctrl-C (or SIGTERM): cancel the run. Second: exit at once (the state file is
+/// consistent after every commit, so the run stays resumable).
+async fn watch_signals(cancel: CancellationToken) {
     wait_for_signal().await;
-    interrupted.store(true, Ordering::SeqCst);
-    notify.notify_one();
+    cancel.cancel();
     wait_for_signal().await;
     let _ = writeln!(
         std::io::stderr(),

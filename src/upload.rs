@@ -4,12 +4,13 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 use crate::lead::ErrorClass;
 use crate::pacing::{Pacer, RateHeaders};
@@ -66,9 +67,10 @@ pub enum Settled {
 }
 
 /// Why a batch stopped without an outcome for its leads (they stay pending).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Stop {
-    /// 401 or 403: the key cannot sync; the whole run stops.
+    /// 401 or 403: the key cannot do this; the whole run stops.
+    #[error("HTTP {status}: {message}")]
     Auth {
         /// The HTTP status.
         status: u16,
@@ -77,9 +79,47 @@ pub enum Stop {
     },
     /// 404 or a redirect: the URL does not lead to the sync endpoint; the whole run stops.
     /// The message names the status (`HTTP 404: …`).
+    #[error("{0}")]
     NotFound(String),
     /// The run was interrupted before the batch could be (re)sent.
+    #[error("interrupted")]
     Interrupted,
+}
+
+/// Why a delete did not get the API's answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeleteError {
+    /// The API refused it (a status never retried); `Stop::Auth` for 401 and 403.
+    #[error(transparent)]
+    Stopped(#[from] Stop),
+    /// Refused as a request (4xx other than 401, 403, 404).
+    #[error("HTTP {status}: {message}")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The API's message.
+        message: String,
+    },
+    /// Retries exhausted.
+    #[error("gave up after {attempts} attempts; last: {last}")]
+    GaveUp {
+        /// Attempts made.
+        attempts: u32,
+        /// The last problem.
+        last: String,
+    },
+}
+
+/// The API's answer to a bulk delete (`{"total", "deleted", "notFound"}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct DeleteAnswer {
+    /// Ids processed.
+    pub total: u64,
+    /// Leads removed.
+    pub deleted: u64,
+    /// Ids that matched no lead of the account.
+    #[serde(rename = "notFound")]
+    pub not_found: u64,
 }
 
 /// Counters across every batch, for the summary and the progress line.
@@ -108,7 +148,7 @@ pub struct Uploader {
     source: Option<String>,
     pacer: Arc<Pacer>,
     policy: RetryPolicy,
-    interrupted: Arc<AtomicBool>,
+    cancel: CancellationToken,
     /// What happened so far.
     pub stats: UploadStats,
 }
@@ -130,12 +170,25 @@ pub struct UploadSettings {
     pub concurrency: usize,
 }
 
+/// What one request and its retries came to.
+enum Exchange<T> {
+    /// A 2xx answer, read.
+    Success(T),
+    /// An answer that is not retried (and not a 2xx).
+    Final(Answer),
+    /// Retries exhausted: attempts made and the last problem.
+    GaveUp(u32, String),
+    /// Cancelled before an answer.
+    Interrupted,
+}
+
 impl Uploader {
-    /// An uploader; `interrupted` is set on Ctrl-C (batches then stop instead of retrying).
+    /// An uploader; `cancel` is cancelled on Ctrl-C (requests then stop instead of
+    /// waiting or retrying).
     pub fn new(
         settings: UploadSettings,
         pacer: Arc<Pacer>,
-        interrupted: Arc<AtomicBool>,
+        cancel: CancellationToken,
     ) -> reqwest::Result<Uploader> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("nl-import/", env!("CARGO_PKG_VERSION")))
@@ -154,7 +207,7 @@ impl Uploader {
             source: settings.source,
             pacer,
             policy: settings.policy,
-            interrupted,
+            cancel,
             stats: UploadStats::default(),
         })
     }
@@ -185,196 +238,198 @@ impl Uploader {
         Box::pin(async move {
             let body = self.body(leads);
             let ids: Vec<&str> = leads.iter().map(|l| l.lead_id.as_str()).collect();
-            let mut attempts = 0u32;
-            loop {
-                if self.interrupted.load(Ordering::Relaxed) {
-                    return Err(Stop::Interrupted);
-                }
-                let Some(sent_at) = self.unless_interrupted(self.pacer.acquire()).await else {
-                    return Err(Stop::Interrupted);
-                };
-                attempts += 1;
-                state.requests += 1;
-                self.stats.requests.fetch_add(1, Ordering::Relaxed);
-                if attempts > 1 {
-                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                }
-                let (problem, retry_after) = match self.attempt(&body).await {
-                    Err(e) => {
-                        self.stats.transport_errors.fetch_add(1, Ordering::Relaxed);
-                        (transport_message(&e), None)
-                    }
-                    Ok(answer) => {
-                        self.pacer.observe(&answer.rate, sent_at);
-                        match classify_status(answer.status) {
-                            StatusAction::Success => match interpret_sync(&answer.body, &ids) {
-                                Ok(settled) => return Ok(settled),
-                                Err(why) => {
-                                    self.stats.unknown_outcomes.fetch_add(1, Ordering::Relaxed);
-                                    tracing::warn!(
-                                        "the answer to a batch of {} did not account for every lead ({why}); sending it again",
-                                        leads.len()
-                                    );
-                                    (format!("unclear answer: {why}"), None)
-                                }
-                            },
-                            StatusAction::Retry => {
-                                if answer.status == 429 {
-                                    self.stats.throttled.fetch_add(1, Ordering::Relaxed);
-                                    if let Some(wait) = answer.retry_after {
-                                        self.pacer.pause(wait);
-                                    }
-                                }
-                                (
-                                    format!(
-                                        "HTTP {}: {}",
-                                        answer.status,
-                                        error_message(&answer.body)
-                                    ),
-                                    answer.retry_after,
-                                )
-                            }
-                            StatusAction::StopAuth => {
-                                return Err(Stop::Auth {
-                                    status: answer.status,
-                                    message: error_message(&answer.body),
-                                });
-                            }
-                            StatusAction::StopNotFound => {
-                                return Err(Stop::NotFound(match &answer.location {
-                                    Some(to) => format!(
-                                        "HTTP {}: a redirect to `{to}`, not followed so that the key goes to --api-url only",
-                                        answer.status
-                                    ),
-                                    None => format!(
-                                        "HTTP {}: {}",
-                                        answer.status,
-                                        error_message(&answer.body)
-                                    ),
-                                }));
-                            }
-                            StatusAction::Refused | StatusAction::Fail => {
-                                let message = error_message(&answer.body);
-                                return match refusal(answer.status, &message, leads.len()) {
-                                    Refusal::Split => {
-                                        self.stats.splits.fetch_add(1, Ordering::Relaxed);
-                                        let (a, b) = leads.split_at(leads.len() / 2);
-                                        let mut settled = self.send_part(a, state).await?;
-                                        settled.extend(self.send_part(b, state).await?);
-                                        Ok(settled)
-                                    }
-                                    Refusal::Each(class) => Ok(vec![
-                                        Settled::Rejected(
-                                            class,
-                                            format!("HTTP {}: {message}", answer.status)
-                                        );
-                                        leads.len()
-                                    ]),
-                                };
-                            }
-                        }
-                    }
-                };
-                if !self.policy.may_retry(attempts) {
+            let label = format!(
+                "batch of {} (rows {}…)",
+                leads.len(),
+                leads.first().map_or(0, |l| l.row)
+            );
+            let read = |body: &str| interpret_sync(body, &ids);
+            let answer = match self
+                .exchange(reqwest::Method::POST, &body, &label, state, read)
+                .await
+            {
+                Exchange::Success(settled) => return Ok(settled),
+                Exchange::Final(answer) => answer,
+                Exchange::GaveUp(attempts, last) => {
                     return Ok(vec![
                         Settled::GaveUp(format!(
-                            "gave up after {attempts} attempts; last: {problem}"
+                            "gave up after {attempts} attempts; last: {last}"
                         ));
                         leads.len()
                     ]);
                 }
-                if self.interrupted.load(Ordering::Relaxed) {
-                    return Err(Stop::Interrupted);
+                Exchange::Interrupted => return Err(Stop::Interrupted),
+            };
+            let message = self.stop_for(&answer)?;
+            match refusal(answer.status, &message, leads.len()) {
+                Refusal::Split => {
+                    self.stats.splits.fetch_add(1, Ordering::Relaxed);
+                    let (a, b) = leads.split_at(leads.len() / 2);
+                    let mut settled = self.send_part(a, state).await?;
+                    settled.extend(self.send_part(b, state).await?);
+                    Ok(settled)
                 }
-                let wait = self.policy.delay(attempts, retry_after, &mut state.rng);
-                tracing::info!(
-                    "batch of {} (rows {}…): {problem}; attempt {} in {:.1}s",
-                    leads.len(),
-                    leads.first().map_or(0, |l| l.row),
-                    attempts + 1,
-                    wait.as_secs_f64()
-                );
-                if self
-                    .unless_interrupted(tokio::time::sleep(wait))
-                    .await
-                    .is_none()
-                {
-                    return Err(Stop::Interrupted);
-                }
+                Refusal::Each(class) => Ok(vec![
+                    Settled::Rejected(
+                        class,
+                        format!("HTTP {}: {message}", answer.status)
+                    );
+                    leads.len()
+                ]),
             }
         })
     }
 
-    /// Waits for `wait` (a pace or a backoff, which may be long: `Retry-After`), unless the
-    /// run is interrupted first (`None`): Ctrl-C must not wait out a server's pause.
-    async fn unless_interrupted<T>(&self, wait: impl Future<Output = T>) -> Option<T> {
-        let interrupted = async {
-            while !self.interrupted.load(Ordering::Relaxed) {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        };
-        tokio::select! {
-            value = wait => Some(value),
-            () = interrupted => None,
+    /// The [`Stop`] a final answer means (401, 403, 404, 3xx), or its message (another
+    /// refusal, for the caller to judge).
+    fn stop_for(&self, answer: &Answer) -> Result<String, Stop> {
+        let message = error_message(&answer.body);
+        match classify_status(answer.status) {
+            StatusAction::StopAuth => Err(Stop::Auth {
+                status: answer.status,
+                message,
+            }),
+            StatusAction::StopNotFound => Err(Stop::NotFound(match &answer.location {
+                Some(to) => format!(
+                    "HTTP {}: a redirect to `{to}`, not followed so that the key goes to --api-url only",
+                    answer.status
+                ),
+                None => format!("HTTP {}: {message}", answer.status),
+            })),
+            _ => Ok(message),
         }
     }
 
-    /// Deletes leads by `lead_id` (`DELETE /leads/sync`), paced and retried like a batch.
-    pub async fn delete(&self, lead_ids: &[String]) -> Result<(), String> {
-        let body = serde_json::json!({ "lead_ids": lead_ids }).to_string();
-        let mut rng = StdRng::seed_from_u64(lead_ids.len() as u64);
+    /// One request to the sync endpoint, paced, and sent again after a retryable answer
+    /// (429, 408, 5xx, a transport error, or a 2xx that `read` cannot make sense of) until
+    /// the policy's attempts run out; every wait ends early when the run is cancelled.
+    async fn exchange<T>(
+        &self,
+        method: reqwest::Method,
+        body: &str,
+        label: &str,
+        state: &mut SendState,
+        read: impl Fn(&str) -> Result<T, String>,
+    ) -> Exchange<T> {
         let mut attempts = 0u32;
         loop {
-            let sent_at = self.pacer.acquire().await;
+            if self.cancel.is_cancelled() {
+                return Exchange::Interrupted;
+            }
+            let Some(sent_at) = self.unless_cancelled(self.pacer.acquire()).await else {
+                return Exchange::Interrupted;
+            };
             attempts += 1;
+            state.requests += 1;
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
-            let sent = self
-                .client
-                .delete(&self.url)
-                .header("X-API-Key", self.key.expose())
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.clone())
-                .send()
-                .await;
-            let (problem, retry_after) = match sent {
-                Err(e) => (transport_message(&e), None),
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let headers = response.headers();
-                    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-                    self.pacer
-                        .observe(&RateHeaders::parse(|name| text(name)), sent_at);
-                    let retry_after =
-                        text("retry-after").and_then(|v| parse_retry_after(v, SystemTime::now()));
-                    let answer = self.redact(&response.text().await.unwrap_or_default());
-                    match classify_status(status) {
-                        StatusAction::Success => return Ok(()),
+            if attempts > 1 {
+                self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            }
+            let (problem, retry_after) = match self.attempt(method.clone(), body).await {
+                Err(e) => {
+                    self.stats.transport_errors.fetch_add(1, Ordering::Relaxed);
+                    (transport_message(&e), None)
+                }
+                Ok(answer) => {
+                    self.pacer.observe(&answer.rate, sent_at);
+                    match classify_status(answer.status) {
+                        StatusAction::Success => match read(&answer.body) {
+                            Ok(value) => return Exchange::Success(value),
+                            Err(why) => {
+                                self.stats.unknown_outcomes.fetch_add(1, Ordering::Relaxed);
+                                tracing::warn!(
+                                    "the answer to {label} did not account for everything sent ({why}); sending it again"
+                                );
+                                (format!("unclear answer: {why}"), None)
+                            }
+                        },
                         StatusAction::Retry => {
-                            if status == 429 {
+                            if answer.status == 429 {
                                 self.stats.throttled.fetch_add(1, Ordering::Relaxed);
-                                if let Some(wait) = retry_after {
+                                if let Some(wait) = answer.retry_after {
                                     self.pacer.pause(wait);
                                 }
                             }
                             (
-                                format!("HTTP {status}: {}", error_message(&answer)),
-                                retry_after,
+                                format!("HTTP {}: {}", answer.status, error_message(&answer.body)),
+                                answer.retry_after,
                             )
                         }
-                        _ => return Err(format!("HTTP {status}: {}", error_message(&answer))),
+                        _ => return Exchange::Final(answer),
                     }
                 }
             };
-            if !self.policy.may_retry(attempts) || self.interrupted.load(Ordering::Relaxed) {
-                return Err(format!(
-                    "gave up after {attempts} attempts; last: {problem}"
-                ));
+            if !self.policy.may_retry(attempts) {
+                return Exchange::GaveUp(attempts, problem);
             }
-            self.stats.retries.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(self.policy.delay(attempts, retry_after, &mut rng)).await;
+            let wait = self.policy.delay(attempts, retry_after, &mut state.rng);
+            tracing::info!(
+                "{label}: {problem}; attempt {} in {:.1}s",
+                attempts + 1,
+                wait.as_secs_f64()
+            );
+            if self
+                .unless_cancelled(tokio::time::sleep(wait))
+                .await
+                .is_none()
+            {
+                return Exchange::Interrupted;
+            }
         }
     }
 
+    /// Waits for `wait` (a pace or a backoff, which may be long: `Retry-After`), unless the
+    /// run is cancelled first (`None`): Ctrl-C must not wait out a server's pause.
+    async fn unless_cancelled<T>(&self, wait: impl Future<Output = T>) -> Option<T> {
+        tokio::select! {
+            value = wait => Some(value),
+            () = self.cancel.cancelled() => None,
+        }
+    }
+
+    /// Deletes leads by `lead_id` (`DELETE /leads/sync`), paced, retried and cancelled like
+    /// a batch; returns the API's counts. An answer whose counts do not add up to the ids
+    /// sent is unclear and sent again (deleting twice is harmless: the second time they
+    /// are `notFound`).
+    pub async fn delete(&self, lead_ids: &[String]) -> Result<DeleteAnswer, DeleteError> {
+        let body = serde_json::json!({ "lead_ids": lead_ids }).to_string();
+        let mut state = SendState {
+            rng: StdRng::seed_from_u64(lead_ids.len() as u64),
+            requests: 0,
+        };
+        let label = format!("delete of {} leads", lead_ids.len());
+        let n = lead_ids.len() as u64;
+        let read = |body: &str| interpret_delete(body, n);
+        match self
+            .exchange(reqwest::Method::DELETE, &body, &label, &mut state, read)
+            .await
+        {
+            Exchange::Success(answer) => Ok(answer),
+            Exchange::Final(answer) => {
+                let message = self.stop_for(&answer)?;
+                Err(DeleteError::Refused {
+                    status: answer.status,
+                    message,
+                })
+            }
+            Exchange::GaveUp(attempts, last) => Err(DeleteError::GaveUp { attempts, last }),
+            Exchange::Interrupted => Err(Stop::Interrupted.into()),
+        }
+    }
+
+    /// Finds out, with one empty delete (`{"lead_ids": []}`, which deletes nothing), whether
+    /// the key may delete: `Err` with [`Stop::Auth`] when it lacks the scope (403) or is
+    /// refused (401). A 2xx, or a 400 about the empty list, means the request passed the
+    /// key and scope checks.
+    pub async fn probe_delete(&self) -> Result<(), DeleteError> {
+        match self.delete(&[]).await {
+            Ok(_) => Ok(()),
+            Err(DeleteError::Refused {
+                status: 400 | 422, ..
+            }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
     fn body(&self, leads: &[BatchLead]) -> String {
         let size: usize = leads.iter().map(|l| l.json.len() + 1).sum();
         let mut body = String::with_capacity(size + 64);
@@ -395,10 +450,10 @@ impl Uploader {
         body
     }
 
-    async fn attempt(&self, body: &str) -> reqwest::Result<Answer> {
+    async fn attempt(&self, method: reqwest::Method, body: &str) -> reqwest::Result<Answer> {
         let response = self
             .client
-            .post(&self.url)
+            .request(method, &self.url)
             .header("X-API-Key", self.key.expose())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body.to_owned())
@@ -615,6 +670,31 @@ pub fn interpret_sync(body: &str, ids: &[&str]) -> Result<Vec<Settled>, String> 
     }
 }
 
+/// Reads a 2xx bulk-delete answer for `n` ids: `{"total", "deleted", "notFound"}`, whose
+/// counts must add up (`deleted + notFound = total = n`); `Err` says why not.
+pub fn interpret_delete(body: &str, n: u64) -> Result<DeleteAnswer, String> {
+    let value: Value =
+        serde_json::from_str(body).map_err(|e| format!("the body is not JSON ({e})"))?;
+    let count = |key: &str| {
+        value
+            .get(key)
+            .and_then(Value::as_u64)
+            .ok_or_else(|| format!("`{key}` is missing or not a count"))
+    };
+    let answer = DeleteAnswer {
+        total: count("total")?,
+        deleted: count("deleted")?,
+        not_found: count("notFound")?,
+    };
+    if answer.total != n || answer.deleted + answer.not_found != n {
+        return Err(format!(
+            "total {} = deleted {} + notFound {} is not the {n} ids sent",
+            answer.total, answer.deleted, answer.not_found
+        ));
+    }
+    Ok(answer)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -736,7 +816,7 @@ mod tests {
                 rate: 1,
                 window: Duration::from_secs(1),
             })),
-            Arc::new(AtomicBool::new(false)),
+            CancellationToken::new(),
         )
         .unwrap();
         let echoed = format!("bad key nl_test_{hex}; digits {hex}; hint {}", &hex[60..]);
@@ -746,6 +826,28 @@ mod tests {
             clean,
             format!("bad key <redacted>; digits <redacted>; hint {}", &hex[60..])
         );
+    }
+
+    #[test]
+    fn delete_answers_must_add_up() {
+        assert_eq!(
+            interpret_delete(r#"{"total":3,"deleted":2,"notFound":1}"#, 3),
+            Ok(DeleteAnswer {
+                total: 3,
+                deleted: 2,
+                not_found: 1
+            })
+        );
+        for body in [
+            r#"{"total":3,"deleted":3,"notFound":1}"#,
+            r#"{"total":2,"deleted":2,"notFound":0}"#,
+            r#"{"total":3,"deleted":3}"#,
+            r#"{"deleted":3,"notFound":0}"#,
+            "",
+            "[]",
+        ] {
+            assert!(interpret_delete(body, 3).is_err(), "{body}");
+        }
     }
 
     #[test]
