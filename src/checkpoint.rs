@@ -25,6 +25,7 @@ use crate::fsutil::{create_private_dir, create_private_file};
 use crate::lead::{ErrorClass, Problem};
 use crate::pipeline::{DuplicateIndex, IndexKeys, SkipPlan};
 use crate::report::RejectedRow;
+use crate::stats::Counts;
 
 pub use schema::SCHEMA_VERSION;
 pub(crate) use schema::{decode_key, encode_key};
@@ -224,19 +225,6 @@ pub struct Rejection {
     pub lead_key: Option<u128>,
 }
 
-/// Counters that move with each commit.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RunCounters {
-    /// Requests sent in this session so far.
-    pub requests: u64,
-    /// Retries in this session so far.
-    pub retries: u64,
-    /// 429s in this session so far.
-    pub throttled: u64,
-    /// Splits in this session so far.
-    pub splits: u64,
-}
-
 /// What a resumed run starts from.
 #[derive(Debug, Default)]
 pub struct ResumeState {
@@ -252,8 +240,8 @@ pub struct ResumeState {
     pub rejected: u64,
     /// The next batch sequence number.
     pub next_seq: u64,
-    /// Counters of earlier sessions.
-    pub counters: RunCounters,
+    /// Counters of earlier sessions (requests, retries, throttled, splits).
+    pub earlier: Counts,
 }
 
 /// The open state file.
@@ -352,6 +340,16 @@ impl Checkpoint {
             .execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")?;
         let fresh = found == schema::Found::Empty;
         schema::upgrade(&mut self.conn, &found)?;
+        // Pages freed by pruning go back to the file system: a file made before that
+        // (schema 1) is rewritten once with incremental vacuum on.
+        let auto_vacuum: i64 = self
+            .conn
+            .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
+        if auto_vacuum != 2 {
+            self.conn
+                .execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;")
+                .context("cannot switch the state file to incremental vacuum")?;
+        }
         if fresh {
             self.conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('created_by', ?1)",
@@ -486,18 +484,19 @@ impl Checkpoint {
             "DELETE FROM rejections WHERE run_id = ?1 AND class = 'gave_up'",
             [run],
         )?;
-        let (frontier, counters) = tx.query_row(
+        let (frontier, earlier) = tx.query_row(
             "SELECT frontier, requests, retries, throttled, splits FROM runs WHERE id = ?1",
             [run],
             |r| {
                 let count = |name: &str| r.get::<_, i64>(name).map(|n| n as u64);
                 Ok((
                     r.get::<_, i64>("frontier")?,
-                    RunCounters {
+                    Counts {
                         requests: count("requests")?,
                         retries: count("retries")?,
                         throttled: count("throttled")?,
                         splits: count("splits")?,
+                        ..Counts::default()
                     },
                 ))
             },
@@ -516,7 +515,7 @@ impl Checkpoint {
 
         let mut state = ResumeState {
             index: DuplicateIndex::new(track_ids),
-            counters,
+            earlier,
             ..ResumeState::default()
         };
         state.skip.through = frontier as u64;
@@ -555,14 +554,14 @@ impl Checkpoint {
     }
 
     /// Commits one step: settled batches, rejected rows, the new frontier and the
-    /// counters, in one transaction.
+    /// counters of every session so far (`totals`), in one transaction.
     pub fn commit(
         &mut self,
         run: i64,
         batches: &[BatchRecord],
         rejections: &[Rejection],
         frontier: u64,
-        counters: RunCounters,
+        totals: &Counts,
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
         let scope: Option<i64> = if batches.iter().any(|b| !b.accepted_leads.is_empty()) {
@@ -591,10 +590,10 @@ impl Checkpoint {
             run,
             frontier as i64,
             accepted,
-            counters.requests as i64,
-            counters.retries as i64,
-            counters.throttled as i64,
-            counters.splits as i64,
+            totals.requests as i64,
+            totals.retries as i64,
+            totals.throttled as i64,
+            totals.splits as i64,
             now_rfc3339(),
         ])?;
         tx.commit()?;
@@ -623,6 +622,40 @@ impl Checkpoint {
             "UPDATE runs SET status = ?2, message = ?3, finished_at = ?4, updated_at = ?5 WHERE id = ?1",
             params![run, status.as_str(), message, finished, now],
         )?;
+        Ok(())
+    }
+
+    /// Drops what finished runs (done, or abandoned by `--restart`) no longer need: their
+    /// batches and rejected rows, once their counts are kept in `runs`; and gives the
+    /// freed pages back (incremental vacuum). What stays: everything of unfinished runs
+    /// (resume and reports), the summary of every run, and the delta state, so that the
+    /// file grows with the number of leads, not of runs.
+    pub fn prune(&mut self) -> Result<()> {
+        const FINISHED: &str = "SELECT id FROM runs WHERE status IN ('done', 'abandoned')";
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            &format!(
+                "UPDATE runs SET
+                    final_rejected = (SELECT count(*) FROM rejections x WHERE x.run_id = runs.id),
+                    final_gave_up = (SELECT count(*) FROM rejections x
+                                     WHERE x.run_id = runs.id AND x.class = 'gave_up'),
+                    final_unchanged = (SELECT coalesce(sum(b.unchanged), 0) FROM batches b
+                                       WHERE b.run_id = runs.id)
+                 WHERE final_rejected IS NULL AND id IN ({FINISHED})"
+            ),
+            [],
+        )?;
+        let dropped = tx.execute(
+            &format!("DELETE FROM batches WHERE run_id IN ({FINISHED})"),
+            [],
+        )? + tx.execute(
+            &format!("DELETE FROM rejections WHERE run_id IN ({FINISHED})"),
+            [],
+        )?;
+        tx.commit()?;
+        if dropped > 0 {
+            self.conn.execute_batch("PRAGMA incremental_vacuum;")?;
+        }
         Ok(())
     }
 
@@ -824,7 +857,7 @@ mod tests {
             std::slice::from_ref(&batch),
             &[rejected(2, ErrorClass::InvalidPhone)],
             3,
-            RunCounters::default(),
+            &Counts::default(),
         )
         .unwrap();
         // Row 4 gave up; rows 6 and 7 settled after it; row 5 was in flight when killed.
@@ -845,7 +878,7 @@ mod tests {
                 rejected(6, ErrorClass::MissingPhone),
             ],
             4,
-            RunCounters {
+            &Counts {
                 requests: 9,
                 ..Default::default()
             },
@@ -866,7 +899,7 @@ mod tests {
         assert_eq!(after, vec![6, 7]);
         assert_eq!((state.imported, state.rejected, state.next_seq), (3, 2, 2));
         assert_eq!(state.index.len(), 3);
-        assert_eq!(state.counters.requests, 9);
+        assert_eq!(state.earlier.requests, 9);
         let by_class = cp.rejected_by_class(run).unwrap();
         assert_eq!(
             by_class,

@@ -4,7 +4,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use rand::SeedableRng;
@@ -15,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::lead::ErrorClass;
 use crate::pacing::{Pacer, RateHeaders};
 use crate::retry::{RetryPolicy, StatusAction, classify_status, parse_retry_after};
+use crate::stats::Stats;
 
 /// An API key; its `Debug` and `Display` never show it.
 #[derive(Clone)]
@@ -122,23 +122,6 @@ pub struct DeleteAnswer {
     pub not_found: u64,
 }
 
-/// Counters across every batch, for the summary and the progress line.
-#[derive(Debug, Default)]
-pub struct UploadStats {
-    /// Requests sent (every attempt).
-    pub requests: AtomicU64,
-    /// Attempts after the first, of a batch or a split half.
-    pub retries: AtomicU64,
-    /// 429 answers.
-    pub throttled: AtomicU64,
-    /// Batches split in halves after a whole-request refusal.
-    pub splits: AtomicU64,
-    /// Answers that did not account for every lead (sent again).
-    pub unknown_outcomes: AtomicU64,
-    /// Transport errors (connection refused or dropped, timeouts).
-    pub transport_errors: AtomicU64,
-}
-
 /// Sends batches; shared by every upload task.
 #[derive(Debug)]
 pub struct Uploader {
@@ -149,8 +132,7 @@ pub struct Uploader {
     pacer: Arc<Pacer>,
     policy: RetryPolicy,
     cancel: CancellationToken,
-    /// What happened so far.
-    pub stats: UploadStats,
+    stats: Arc<Stats>,
 }
 
 /// Settings of an [`Uploader`].
@@ -170,6 +152,20 @@ pub struct UploadSettings {
     pub concurrency: usize,
 }
 
+/// What became of a batch, and what it cost.
+#[derive(Debug)]
+pub struct BatchOutcome {
+    /// Each lead's outcome in the order sent, or why the batch stopped without one.
+    pub settled: Result<Vec<Settled>, Stop>,
+    /// Requests spent on it (attempts and split halves).
+    pub requests: u64,
+}
+
+/// An answer that does not account for everything sent: an unknown outcome, sent again.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unclear(pub String);
+
 /// What one request and its retries came to.
 enum Exchange<T> {
     /// A 2xx answer, read.
@@ -183,12 +179,13 @@ enum Exchange<T> {
 }
 
 impl Uploader {
-    /// An uploader; `cancel` is cancelled on Ctrl-C (requests then stop instead of
-    /// waiting or retrying).
+    /// An uploader counting into `stats`; `cancel` is cancelled on Ctrl-C (requests then
+    /// stop instead of waiting or retrying).
     pub fn new(
         settings: UploadSettings,
         pacer: Arc<Pacer>,
         cancel: CancellationToken,
+        stats: Arc<Stats>,
     ) -> reqwest::Result<Uploader> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("nl-import/", env!("CARGO_PKG_VERSION")))
@@ -208,7 +205,7 @@ impl Uploader {
             pacer,
             policy: settings.policy,
             cancel,
-            stats: UploadStats::default(),
+            stats,
         })
     }
 
@@ -220,14 +217,16 @@ impl Uploader {
     /// Sends `leads` until every one of them is settled (accepted, refused, or given up
     /// after the retries), splitting the batch if the server refuses it as a whole.
     /// `seed` makes the retry jitter reproducible.
-    /// Also returns the number of requests spent.
-    pub async fn send(&self, leads: &[BatchLead], seed: u64) -> (Result<Vec<Settled>, Stop>, u64) {
+    pub async fn send(&self, leads: &[BatchLead], seed: u64) -> BatchOutcome {
         let mut state = SendState {
             rng: StdRng::seed_from_u64(seed),
             requests: 0,
         };
-        let result = self.send_part(leads, &mut state).await;
-        (result, state.requests)
+        let settled = self.send_part(leads, &mut state).await;
+        BatchOutcome {
+            settled,
+            requests: state.requests,
+        }
     }
 
     fn send_part<'a>(
@@ -263,7 +262,7 @@ impl Uploader {
             let message = self.stop_for(&answer)?;
             match refusal(answer.status, &message, leads.len()) {
                 Refusal::Split => {
-                    self.stats.splits.fetch_add(1, Ordering::Relaxed);
+                    Stats::add(&self.stats.splits, 1);
                     let (a, b) = leads.split_at(leads.len() / 2);
                     let mut settled = self.send_part(a, state).await?;
                     settled.extend(self.send_part(b, state).await?);
@@ -309,7 +308,7 @@ impl Uploader {
         body: &str,
         label: &str,
         state: &mut SendState,
-        read: impl Fn(&str) -> Result<T, String>,
+        read: impl Fn(&str) -> Result<T, Unclear>,
     ) -> Exchange<T> {
         let mut attempts = 0u32;
         loop {
@@ -321,13 +320,13 @@ impl Uploader {
             };
             attempts += 1;
             state.requests += 1;
-            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            Stats::add(&self.stats.requests, 1);
             if attempts > 1 {
-                self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                Stats::add(&self.stats.retries, 1);
             }
             let (problem, retry_after) = match self.attempt(method.clone(), body).await {
                 Err(e) => {
-                    self.stats.transport_errors.fetch_add(1, Ordering::Relaxed);
+                    Stats::add(&self.stats.transport_errors, 1);
                     (transport_message(&e), None)
                 }
                 Ok(answer) => {
@@ -336,7 +335,7 @@ impl Uploader {
                         StatusAction::Success => match read(&answer.body) {
                             Ok(value) => return Exchange::Success(value),
                             Err(why) => {
-                                self.stats.unknown_outcomes.fetch_add(1, Ordering::Relaxed);
+                                Stats::add(&self.stats.unknown_outcomes, 1);
                                 tracing::warn!(
                                     "the answer to {label} did not account for everything sent ({why}); sending it again"
                                 );
@@ -345,7 +344,7 @@ impl Uploader {
                         },
                         StatusAction::Retry => {
                             if answer.status == 429 {
-                                self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                                Stats::add(&self.stats.throttled, 1);
                                 if let Some(wait) = answer.retry_after {
                                     self.pacer.pause(wait);
                                 }
@@ -593,7 +592,11 @@ fn is_phone_conflict(lower_message: &str) -> bool {
 /// absent; an `errors` entry may carry `error` or `message`, an `index` or only a `lead_id`.
 /// Every lead not named in `errors` is accepted, but only if the answer accounts for every
 /// lead; otherwise `Err` says why and the batch must be sent again.
-pub fn interpret_sync(body: &str, ids: &[&str]) -> Result<Vec<Settled>, String> {
+pub fn interpret_sync(body: &str, ids: &[&str]) -> Result<Vec<Settled>, Unclear> {
+    read_sync(body, ids).map_err(Unclear)
+}
+
+fn read_sync(body: &str, ids: &[&str]) -> Result<Vec<Settled>, String> {
     let value: Value =
         serde_json::from_str(body).map_err(|e| format!("the body is not JSON ({e})"))?;
     let Value::Object(map) = value else {
@@ -672,7 +675,11 @@ pub fn interpret_sync(body: &str, ids: &[&str]) -> Result<Vec<Settled>, String> 
 
 /// Reads a 2xx bulk-delete answer for `n` ids: `{"total", "deleted", "notFound"}`, whose
 /// counts must add up (`deleted + notFound = total = n`); `Err` says why not.
-pub fn interpret_delete(body: &str, n: u64) -> Result<DeleteAnswer, String> {
+pub fn interpret_delete(body: &str, n: u64) -> Result<DeleteAnswer, Unclear> {
+    read_delete(body, n).map_err(Unclear)
+}
+
+fn read_delete(body: &str, n: u64) -> Result<DeleteAnswer, String> {
     let value: Value =
         serde_json::from_str(body).map_err(|e| format!("the body is not JSON ({e})"))?;
     let count = |key: &str| {
@@ -817,6 +824,7 @@ mod tests {
                 window: Duration::from_secs(1),
             })),
             CancellationToken::new(),
+            Arc::default(),
         )
         .unwrap();
         let echoed = format!("bad key nl_test_{hex}; digits {hex}; hint {}", &hex[60..]);
