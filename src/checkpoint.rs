@@ -6,7 +6,7 @@
 //! (the endpoint upserts). Beside the runs it keeps the delta state of each scope: per lead,
 //! the hash of the payload the API last accepted, and that payload (see [`delta`]).
 //!
-//! The schema is versioned and migrated forward when a file is opened ([`schema`]).
+//! The schema is versioned and migrated forward when a file is opened (`schema`).
 //!
 //! The file holds personal data: it is created owner-only, in an owner-only directory. It
 //! never holds the API key.

@@ -60,8 +60,13 @@ pub struct InputArgs {
     /// Field delimiter (one character, or `tab`); sniffed from the header line when absent.
     #[arg(long, value_name = "CHAR", value_parser = parse_delimiter)]
     pub delimiter: Option<u8>,
-    /// Where to write rejected.csv and summary.json [default: .nl-import/reports/<file stem>].
-    #[arg(long, value_name = "DIR")]
+    /// Where to write `rejected.csv` and `summary.json` (default
+    /// `.nl-import/reports/<file stem>`).
+    #[arg(
+        long,
+        value_name = "DIR",
+        help = "Where to write rejected.csv and summary.json [default: .nl-import/reports/<file stem>]"
+    )]
     pub report_dir: Option<PathBuf>,
     /// Print the machine-readable summary (JSON) on stdout instead of the human one.
     #[arg(long)]

@@ -4,7 +4,6 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use naturalead_sandbox::{Config, Latency};
 use serde_json::Value;
@@ -226,10 +225,8 @@ fn max_duration_stops_cleanly_and_the_next_run_finishes() {
     args.extend(["--batch-size", "20", "--concurrency", "2", "--json"]);
     let mut limited = args.clone();
     limited.extend(["--max-duration", "1s"]);
-    let started = std::time::Instant::now();
     let out = env.import(&csv, &limited);
     assert_exit(&out, 130);
-    assert!(started.elapsed() < Duration::from_secs(5));
     let summary = json_out(&out);
     assert_eq!(summary["status"], "interrupted");
     assert!(

@@ -1,15 +1,15 @@
 //! `nl-import import`: the whole pipeline, from file to Naturalead. One file per job:
 //!
-//! - [`plan`]: before anything is sent: the input described and fingerprinted, the report
+//! - `plan`: before anything is sent: the input described and fingerprinted, the report
 //!   directory probed, the state file locked, a run resumed or begun;
-//! - [`batch`]: the reader thread: rows from the validation [`Pipeline`], each valid lead
+//! - `batch`: the reader thread: rows from the validation [`Pipeline`], each valid lead
 //!   serialised once and compared with the delta state, cut into batches;
-//! - [`coordinator`]: the session: batches dispatched to upload tasks, every outcome settled
+//! - `coordinator`: the session: batches dispatched to upload tasks, every outcome settled
 //!   and committed to the [`Checkpoint`] with the frontier, stops, the deletes at the end;
-//! - [`deletes`]: `--delete-missing`: what is safe to delete, the deletes, `deleted.csv`;
-//! - [`dry_run`]: `--dry-run`, through the same comparison, plan and exit-code rule;
-//! - [`summary`]: the exit code and its message, `summary.json`, the printed summary;
-//! - [`progress`] and [`shutdown`]: the progress line; Ctrl-C, SIGTERM and
+//! - `deletes`: `--delete-missing`: what is safe to delete, the deletes, `deleted.csv`;
+//! - `dry_run`: `--dry-run`, through the same comparison, plan and exit-code rule;
+//! - `summary`: the exit code and its message, `summary.json`, the printed summary;
+//! - `progress` and `shutdown`: the progress line; Ctrl-C, SIGTERM and
 //!   `--max-duration` as one cancellation token.
 //!
 //! Reports are written from the state file at the end, so a resumed run reports every row
