@@ -340,6 +340,8 @@ impl Checkpoint {
             .execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")?;
         let fresh = found == schema::Found::Empty;
         schema::upgrade(&mut self.conn, &found)?;
+        // What a killed session had accepted, into the delta state before anything reads it.
+        self.merge_payloads()?;
         // Pages freed by pruning go back to the file system: a file made before that
         // (schema 1) is rewritten once with incremental vacuum on.
         let auto_vacuum: i64 = self
@@ -600,7 +602,8 @@ impl Checkpoint {
         Ok(())
     }
 
-    /// Records how a session of the run ended.
+    /// Records how a session of the run ended, and merges the payloads it had accepted
+    /// into the delta state.
     pub fn finish(
         &mut self,
         run: i64,
@@ -608,6 +611,7 @@ impl Checkpoint {
         rows_total: Option<u64>,
         message: Option<&str>,
     ) -> Result<()> {
+        self.merge_payloads()?;
         self.conn.execute(
             "UPDATE runs SET rows_total = coalesce(?2, rows_total), updated_at = ?3 WHERE id = ?1",
             params![run, rows_total.map(|n| n as i64), now_rfc3339()],

@@ -55,6 +55,12 @@ pub struct BatchLead {
     pub json: String,
 }
 
+impl AsRef<BatchLead> for BatchLead {
+    fn as_ref(&self) -> &BatchLead {
+        self
+    }
+}
+
 /// What became of one lead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settled {
@@ -172,8 +178,13 @@ enum Exchange<T> {
     Success(T),
     /// An answer that is not retried (and not a 2xx).
     Final(Answer),
-    /// Retries exhausted: attempts made and the last problem.
-    GaveUp(u32, String),
+    /// Retries exhausted.
+    GaveUp {
+        /// Attempts made.
+        attempts: u32,
+        /// The last problem.
+        last: String,
+    },
     /// Cancelled before an answer.
     Interrupted,
 }
@@ -217,7 +228,9 @@ impl Uploader {
     /// Sends `leads` until every one of them is settled (accepted, refused, or given up
     /// after the retries), splitting the batch if the server refuses it as a whole.
     /// `seed` makes the retry jitter reproducible.
-    pub async fn send(&self, leads: &[BatchLead], seed: u64) -> BatchOutcome {
+    /// `leads` may be anything that holds a [`BatchLead`] (the caller keeps what else it
+    /// knows of each lead beside it).
+    pub async fn send<L: AsRef<BatchLead> + Sync>(&self, leads: &[L], seed: u64) -> BatchOutcome {
         let mut state = SendState {
             rng: StdRng::seed_from_u64(seed),
             requests: 0,
@@ -229,18 +242,18 @@ impl Uploader {
         }
     }
 
-    fn send_part<'a>(
+    fn send_part<'a, L: AsRef<BatchLead> + Sync>(
         &'a self,
-        leads: &'a [BatchLead],
+        leads: &'a [L],
         state: &'a mut SendState,
     ) -> std::pin::Pin<Box<dyn Future<Output = Result<Vec<Settled>, Stop>> + Send + 'a>> {
         Box::pin(async move {
             let body = self.body(leads);
-            let ids: Vec<&str> = leads.iter().map(|l| l.lead_id.as_str()).collect();
+            let ids: Vec<&str> = leads.iter().map(|l| l.as_ref().lead_id.as_str()).collect();
             let label = format!(
                 "batch of {} (rows {}…)",
                 leads.len(),
-                leads.first().map_or(0, |l| l.row)
+                leads.first().map_or(0, |l| l.as_ref().row)
             );
             let read = |body: &str| interpret_sync(body, &ids);
             let answer = match self
@@ -249,7 +262,7 @@ impl Uploader {
             {
                 Exchange::Success(settled) => return Ok(settled),
                 Exchange::Final(answer) => answer,
-                Exchange::GaveUp(attempts, last) => {
+                Exchange::GaveUp { attempts, last } => {
                     return Ok(vec![
                         Settled::GaveUp(format!(
                             "gave up after {attempts} attempts; last: {last}"
@@ -359,7 +372,10 @@ impl Uploader {
                 }
             };
             if !self.policy.may_retry(attempts) {
-                return Exchange::GaveUp(attempts, problem);
+                return Exchange::GaveUp {
+                    attempts,
+                    last: problem,
+                };
             }
             let wait = self.policy.delay(attempts, retry_after, &mut state.rng);
             tracing::info!(
@@ -411,7 +427,7 @@ impl Uploader {
                     message,
                 })
             }
-            Exchange::GaveUp(attempts, last) => Err(DeleteError::GaveUp { attempts, last }),
+            Exchange::GaveUp { attempts, last } => Err(DeleteError::GaveUp { attempts, last }),
             Exchange::Interrupted => Err(Stop::Interrupted.into()),
         }
     }
@@ -429,8 +445,8 @@ impl Uploader {
             Err(e) => Err(e),
         }
     }
-    fn body(&self, leads: &[BatchLead]) -> String {
-        let size: usize = leads.iter().map(|l| l.json.len() + 1).sum();
+    fn body<L: AsRef<BatchLead>>(&self, leads: &[L]) -> String {
+        let size: usize = leads.iter().map(|l| l.as_ref().json.len() + 1).sum();
         let mut body = String::with_capacity(size + 64);
         body.push('{');
         if let Some(source) = &self.source {
@@ -443,7 +459,7 @@ impl Uploader {
             if i > 0 {
                 body.push(',');
             }
-            body.push_str(&lead.json);
+            body.push_str(&lead.as_ref().json);
         }
         body.push_str("]}");
         body

@@ -72,28 +72,34 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
 ";
 
 /// Schema 2: the delta state keyed by the 128-bit hash of the `lead_id` (compact, loaded
-/// in one scan) with the last accepted payload of each lead beside it (the undo of
-/// `--delete-missing`); the lead a rejected row identifies; the API's `notFound` count.
-/// Whether a lead is in the export is no longer a column updated row by row: it is read
-/// from the run's own batches and rejections when deletes are planned. A finished run keeps
-/// its counts in `runs` (`final_*`), so that its batches and rejections can be pruned.
+/// in one scan), each entry pointing at the last payload the API accepted for the lead
+/// (the undo of `--delete-missing`); the lead a rejected row identifies; the API's
+/// `notFound` count. Payloads are appended as the API accepts them (in file order, cheap to
+/// write) and merged into `delta` in key order when a session ends or the next one starts
+/// (`meta.payloads_merged` is how far). Whether a lead is in the export is no longer a
+/// column updated row by row: it is read from the run's own batches and rejections when
+/// deletes are planned. A finished run keeps its counts in `runs` (`final_*`), so that its
+/// batches and rejections can be pruned.
 const V2: &str = "
 CREATE TABLE scopes (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE
 );
-CREATE TABLE delta (
-    scope_id INTEGER NOT NULL REFERENCES scopes(id),
+CREATE TABLE payloads (
+    -- Never reused: ids above `meta.payloads_merged` are the payloads not merged yet.
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    scope_id INTEGER NOT NULL,
     key BLOB NOT NULL,
     hash INTEGER NOT NULL,
-    PRIMARY KEY (scope_id, key)
-) WITHOUT ROWID;
-CREATE TABLE payloads (
-    scope_id INTEGER NOT NULL REFERENCES scopes(id),
-    key BLOB NOT NULL,
     lead_id TEXT NOT NULL,
     payload TEXT,
-    deleted_run INTEGER,
+    deleted_run INTEGER
+);
+CREATE TABLE delta (
+    scope_id INTEGER NOT NULL,
+    key BLOB NOT NULL,
+    hash INTEGER NOT NULL,
+    payload_id INTEGER NOT NULL,
     PRIMARY KEY (scope_id, key)
 ) WITHOUT ROWID;
 ALTER TABLE rejections ADD COLUMN lead_key BLOB;
@@ -103,31 +109,36 @@ ALTER TABLE runs ADD COLUMN final_rejected INTEGER;
 ALTER TABLE runs ADD COLUMN final_gave_up INTEGER;
 INSERT OR IGNORE INTO scopes (name) SELECT DISTINCT scope FROM runs;
 INSERT OR IGNORE INTO scopes (name) SELECT DISTINCT scope FROM leads;
+INSERT OR REPLACE INTO meta (key, value) VALUES ('payloads_merged', '0');
 UPDATE meta SET value = '2' WHERE key = 'schema_version';
 ";
 
-/// Moves schema 1's `leads` rows into `delta` and `payloads` (their payloads were never
+/// Moves schema 1's `leads` rows into `payloads` and `delta` (their payloads were never
 /// kept: `payload` stays empty, and such a lead is not deleted until a run sends it again).
 fn v2_move_leads(tx: &Transaction) -> HookResult {
     {
         let mut read = tx.prepare(
             "SELECT s.id, l.lead_id, l.hash FROM leads l JOIN scopes s ON s.name = l.scope",
         )?;
-        let mut delta =
-            tx.prepare("INSERT INTO delta (scope_id, key, hash) VALUES (?1, ?2, ?3)")?;
-        let mut payload =
-            tx.prepare("INSERT INTO payloads (scope_id, key, lead_id) VALUES (?1, ?2, ?3)")?;
+        let mut payload = tx.prepare(
+            "INSERT INTO payloads (scope_id, key, hash, lead_id) VALUES (?1, ?2, ?3, ?4)",
+        )?;
         let mut rows = read.query([])?;
         while let Some(r) = rows.next()? {
             let scope: i64 = r.get(0)?;
             let lead_id: String = r.get(1)?;
             let hash: i64 = r.get(2)?;
             let key = encode_key(super::lead_key_of(&lead_id));
-            delta.execute(params![scope, key, hash])?;
-            payload.execute(params![scope, key, lead_id])?;
+            payload.execute(params![scope, key, hash, lead_id])?;
         }
     }
-    tx.execute_batch("DROP TABLE leads;")?;
+    tx.execute_batch(
+        "INSERT INTO delta (scope_id, key, hash, payload_id)
+             SELECT scope_id, key, hash, id FROM payloads ORDER BY scope_id, key;
+         UPDATE meta SET value = (SELECT coalesce(max(id), 0) FROM payloads)
+             WHERE key = 'payloads_merged';
+         DROP TABLE leads;",
+    )?;
     Ok(())
 }
 

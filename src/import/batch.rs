@@ -20,26 +20,45 @@ use crate::upload::BatchLead;
 /// Rejected and unchanged rows collected before they are handed over without a batch.
 const HANDOVER_ROWS: usize = 512;
 
-/// A lead as sent, with what the delta state compares.
-#[derive(Debug)]
+/// What the delta state compares of a lead.
+#[derive(Debug, Clone, Copy)]
 pub(super) struct Payload {
-    /// The lead as JSON, serialised once.
-    pub json: String,
-    /// The hash of `json` (kept in the delta state once the API accepts it).
+    /// The hash of the lead's JSON (kept in the delta state once the API accepts it).
     pub hash: u64,
     /// The lead's key in the delta state.
     pub key: u128,
 }
 
+/// Feeds what is written to a hash: the payload's hash without the payload in memory.
+struct HashWriter(xxhash_rust::xxh3::Xxh3);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 impl Payload {
-    /// The payload of a valid row's `lead`, whose identities are `keys`.
+    /// The payload of a valid row's `lead`, whose identities are `keys`: the hash of its
+    /// JSON (as [`Payload::json`] writes it), computed as it is written, without keeping
+    /// it (most leads of a nightly run are unchanged and not sent).
     pub(super) fn of(lead: &Lead, keys: &IndexKeys) -> Payload {
-        let json = serde_json::to_string(lead).expect("a lead always serialises");
+        let mut hasher = HashWriter(xxhash_rust::xxh3::Xxh3::new());
+        serde_json::to_writer(&mut hasher, lead).expect("a lead always serialises");
         Payload {
-            hash: xxhash_rust::xxh3::xxh3_64(json.as_bytes()),
+            hash: hasher.0.digest(),
             key: lead_key(keys).expect("a valid row identifies its lead"),
-            json,
         }
+    }
+
+    /// The lead as JSON, as sent (its hash is [`Payload::hash`]).
+    pub(super) fn json(lead: &Lead) -> String {
+        serde_json::to_string(lead).expect("a lead always serialises")
     }
 }
 
@@ -68,15 +87,15 @@ pub(super) fn compare(delta: Option<&Delta>, payload: &Payload) -> Change {
 pub(super) struct PendingBatch {
     /// Set by the coordinator when it dispatches the batch.
     pub seq: u64,
-    /// The leads as sent, in order (what the uploader takes).
-    pub leads: Vec<BatchLead>,
-    /// What else is known of each lead, in the same order.
-    pub meta: Vec<LeadMeta>,
+    /// Its leads, in the order sent.
+    pub leads: Vec<PendingLead>,
 }
 
-/// What the coordinator needs of a lead in flight besides what is sent.
+/// A lead in flight: what is sent, and what the coordinator needs to settle it.
 #[derive(Debug)]
-pub(super) struct LeadMeta {
+pub(super) struct PendingLead {
+    /// Row, `lead_id` and payload, as sent.
+    pub lead: BatchLead,
     /// Its identities in the duplicate index.
     pub keys: IndexKeys,
     /// Its key in the delta state.
@@ -89,10 +108,16 @@ pub(super) struct LeadMeta {
     pub new: bool,
 }
 
+impl AsRef<BatchLead> for PendingLead {
+    fn as_ref(&self) -> &BatchLead {
+        &self.lead
+    }
+}
+
 impl PendingBatch {
     /// The first row in it.
     pub(super) fn first_row(&self) -> u64 {
-        self.leads.first().map_or(u64::MAX, |l| l.row)
+        self.leads.first().map_or(u64::MAX, |l| l.lead.row)
     }
 }
 
@@ -188,14 +213,15 @@ impl Reader<'_> {
         let batch = self.open.get_or_insert_with(|| PendingBatch {
             seq: 0,
             leads: Vec::with_capacity(size),
-            meta: Vec::with_capacity(size),
         });
-        batch.leads.push(BatchLead {
-            row,
-            lead_id: lead.lead_id,
-            json: payload.json,
-        });
-        batch.meta.push(LeadMeta {
+        let json = Payload::json(&lead);
+        debug_assert_eq!(xxhash_rust::xxh3::xxh3_64(json.as_bytes()), payload.hash);
+        batch.leads.push(PendingLead {
+            lead: BatchLead {
+                row,
+                lead_id: lead.lead_id,
+                json,
+            },
             keys,
             key: payload.key,
             record: record.expect("a valid row keeps its record"),
@@ -278,4 +304,27 @@ pub(super) fn read_batches(
         return;
     }
     let _ = tx.blocking_send(Handover::End { rows_read, error });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_streamed_hash_is_the_hash_of_the_json_sent() {
+        let lead: Lead = serde_json::from_str(
+            r#"{"lead_id":"c-1","name":"Ann \"A\" é","phone":"+14155550100","tags":["a","b"],"customFields":{"n":3}}"#,
+        )
+        .unwrap();
+        let keys = IndexKeys {
+            phone: Some(14155550100),
+            id: None,
+        };
+        let payload = Payload::of(&lead, &keys);
+        assert_eq!(
+            payload.hash,
+            xxhash_rust::xxh3::xxh3_64(Payload::json(&lead).as_bytes())
+        );
+        assert_eq!(Some(payload.key), lead_key(&keys));
+    }
 }

@@ -59,8 +59,8 @@ struct TaskDone {
     outcome: BatchOutcome,
 }
 
-/// The coordinator's state for one session.
-pub(super) struct Coordinator<'a> {
+/// What a coordinator starts from.
+pub(super) struct Setup<'a> {
     /// The configuration.
     pub cfg: &'a ImportConfig,
     /// The state file.
@@ -79,6 +79,19 @@ pub(super) struct Coordinator<'a> {
     pub next_seq: u64,
     /// The input as it was when the run started (no deleting after it changed).
     pub stamp: &'a InputStamp,
+}
+
+/// The coordinator's state for one session.
+pub(super) struct Coordinator<'a> {
+    cfg: &'a ImportConfig,
+    checkpoint: &'a mut Checkpoint,
+    run_id: i64,
+    scope: String,
+    decoder: FieldDecoder,
+    stats: Arc<Stats>,
+    earlier: Counts,
+    next_seq: u64,
+    stamp: &'a InputStamp,
     /// Settled rows not committed yet.
     buffered: Collected,
     /// Batches in flight, by first row and sequence number.
@@ -92,14 +105,19 @@ pub(super) struct Coordinator<'a> {
 }
 
 impl<'a> Coordinator<'a> {
-    /// A coordinator for run `run_id`; `next_seq` and `earlier` from the resumed state.
-    pub(super) fn new(
-        cfg: &'a ImportConfig,
-        checkpoint: &'a mut Checkpoint,
-        (run_id, scope): (i64, String),
-        (decoder, stamp): (FieldDecoder, &'a InputStamp),
-        (stats, earlier, next_seq): (Arc<Stats>, Counts, u64),
-    ) -> Coordinator<'a> {
+    /// A coordinator for the run `setup` names.
+    pub(super) fn new(setup: Setup<'a>) -> Coordinator<'a> {
+        let Setup {
+            cfg,
+            checkpoint,
+            run_id,
+            scope,
+            decoder,
+            stats,
+            earlier,
+            next_seq,
+            stamp,
+        } = setup;
         Coordinator {
             cfg,
             checkpoint,
@@ -337,9 +355,11 @@ impl<'a> Coordinator<'a> {
         uploader: &Uploader,
         stderr: &mut dyn Write,
     ) -> Result<Deletion> {
+        // Leads accepted in this run count as known too.
+        self.checkpoint.merge_payloads()?;
         let seen = self.checkpoint.seen_by_run(self.run_id)?;
-        let (known, missing) = self.checkpoint.missing(&self.scope, &seen.keys)?;
-        let plan = deletes::plan(known, &seen, missing, self.cfg.max_delete_ratio);
+        let missing = self.checkpoint.missing(&self.scope, &seen.keys)?;
+        let plan = deletes::plan(&seen, missing, self.cfg.max_delete_ratio);
         let result = deletes::execute(
             self.checkpoint,
             uploader,
@@ -369,7 +389,8 @@ impl<'a> Coordinator<'a> {
             ..BatchRecord::default()
         };
         let mut rejections = Vec::new();
-        for ((lead, meta), outcome) in batch.leads.iter().zip(&batch.meta).zip(settled) {
+        for (pending, outcome) in batch.leads.iter().zip(settled) {
+            let (lead, meta) = (&pending.lead, pending);
             let row = SettledRow {
                 row: lead.row,
                 keys: meta.keys,

@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::checkpoint::Checkpoint;
-use crate::checkpoint::delta::{MissingLead, Seen};
+use crate::checkpoint::delta::{Missing, MissingLead, Seen};
 use crate::fsutil::AtomicFile;
 use crate::upload::{DeleteError, Stop, Uploader};
 
@@ -73,9 +73,12 @@ pub(super) struct Plan {
 }
 
 /// Decides what a complete export that `seen` describes allows to delete among the
-/// `known` leads of the scope, of which `missing` are not in it. Shared by the run and the
-/// dry run.
-pub(super) fn plan(known: u64, seen: &Seen, missing: Vec<MissingLead>, max_ratio: f64) -> Plan {
+/// leads of the scope, of which `missing` are not in it. Shared by the run and the dry run.
+pub(super) fn plan(seen: &Seen, missing: Missing, max_ratio: f64) -> Plan {
+    let Missing {
+        known,
+        leads: missing,
+    } = missing;
     let mut deletion = Deletion {
         known,
         missing: missing.len() as u64,
@@ -172,8 +175,7 @@ pub(super) async fn execute(
         let ids: Vec<String> = chunk.iter().map(|l| l.lead_id.clone()).collect();
         match uploader.delete(&ids).await {
             Ok(answer) => {
-                let keys: Vec<u128> = chunk.iter().map(|l| l.key).collect();
-                checkpoint.forget_deleted(scope, run, &keys, answer.deleted, answer.not_found)?;
+                checkpoint.forget_deleted(scope, run, chunk, answer.deleted, answer.not_found)?;
                 deletion.deleted += answer.deleted;
                 deletion.not_found += answer.not_found;
             }
@@ -258,7 +260,12 @@ mod tests {
             key: crate::checkpoint::lead_key_of(id),
             lead_id: id.to_owned(),
             payload: payload.then(|| format!(r#"{{"lead_id":"{id}","phone":"+14155550100"}}"#)),
+            payload_id: 0,
         }
+    }
+
+    fn of(known: u64, leads: Vec<MissingLead>) -> Missing {
+        Missing { known, leads }
     }
 
     #[test]
@@ -267,7 +274,7 @@ mod tests {
             unidentified: vec![4, 9],
             ..Seen::default()
         };
-        let plan = plan(100, &seen, vec![missing("a", true)], 0.5);
+        let plan = plan(&seen, of(100, vec![missing("a", true)]), 0.5);
         assert!(plan.leads.is_empty());
         let refused = plan.deletion.refused.unwrap();
         assert!(refused.contains("rows 4 and 9 were rejected"), "{refused}");
@@ -278,9 +285,9 @@ mod tests {
     fn the_ratio_guard_and_leads_without_payload() {
         let seen = Seen::default();
         let three = vec![missing("a", true), missing("b", false), missing("c", true)];
-        let plan1 = plan(10, &seen, three.clone(), 0.2);
+        let plan1 = plan(&seen, of(10, three.clone()), 0.2);
         assert!(plan1.deletion.refused.unwrap().contains("3 of the 10"));
-        let plan2 = plan(10, &seen, three, 0.3);
+        let plan2 = plan(&seen, of(10, three), 0.3);
         assert_eq!(plan2.deletion.refused, None);
         assert_eq!(plan2.leads.len(), 2);
         assert_eq!(plan2.deletion.kept_without_payload, 1);

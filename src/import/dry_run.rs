@@ -10,7 +10,7 @@ use super::batch::{Change, Payload, compare};
 use super::deletes::{self, Deletion};
 use super::plan::Input;
 use super::summary::{self, DryRunSummary, Ending};
-use crate::checkpoint::delta::Seen;
+use crate::checkpoint::delta::{Missing, Seen};
 use crate::checkpoint::{Checkpoint, RunStatus, lead_key};
 use crate::config::ImportConfig;
 use crate::pipeline::{Outcome, Pipeline};
@@ -134,11 +134,11 @@ fn preview_deletion(
     scope: &str,
     seen: &Seen,
 ) -> Result<Deletion> {
-    let (known, missing) = match checkpoint {
+    let missing = match checkpoint {
         Some(cp) => cp.missing(scope, &seen.keys)?,
-        None => (0, Vec::new()),
+        None => Missing::default(),
     };
-    let plan = deletes::plan(known, seen, missing, cfg.max_delete_ratio);
+    let plan = deletes::plan(seen, missing, cfg.max_delete_ratio);
     let mut deletion = plan.deletion;
     if let Some(refused) = &mut deletion.refused {
         *refused = refused.replacen(

@@ -166,13 +166,17 @@ fn run_session(
             },
             cfg.quiet,
         );
-        let coordinator = Coordinator::new(
+        let coordinator = Coordinator::new(coordinator::Setup {
             cfg,
             checkpoint,
-            (session.run_id, spec.scope.clone()),
-            (decoder, &stamp),
-            (Arc::clone(stats), earlier, resume.next_seq),
-        );
+            run_id: session.run_id,
+            scope: spec.scope.clone(),
+            decoder,
+            stats: Arc::clone(stats),
+            earlier,
+            next_seq: resume.next_seq,
+            stamp: &stamp,
+        });
         let reader = ReaderSetup {
             batch_size: cfg.batch_size,
             delta,
