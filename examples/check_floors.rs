@@ -105,7 +105,7 @@ fn parse_and_phone(path: &Path) -> Tally {
 
 /// (c) The importer's source, mapping and validator on this thread.
 fn parse_and_validate(path: &Path) -> Tally {
-    let mut source = Source::open(path, SourceOptions::default()).expect("open");
+    let mut source = Source::open(path, &SourceOptions::default()).expect("open");
     let mapping = Mapping::resolve(source.headers(), None, path).expect("mapping");
     let validator = Validator::new(&mapping, parse_region("US").expect("US"));
     let decoder = source.decoder();

@@ -23,8 +23,9 @@ pub struct CheckSummary {
     pub input: PathBuf,
     /// The encoding the fields were decoded with.
     pub encoding: &'static str,
-    /// The delimiter used.
-    pub delimiter: String,
+    /// The delimiter used (CSV input).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<String>,
     /// Data rows read (the header is not a row).
     pub rows_read: u64,
     /// Rows that are leads ready to send.
@@ -45,6 +46,8 @@ pub struct CheckSummary {
     pub rows_per_second: f64,
     /// The report files.
     pub reports: ReportPaths,
+    /// How the input was read: format, sheet, encoding and why, lines skipped.
+    pub reading: crate::source::SourceReport,
 }
 
 /// Runs a check; returns the exit code (0 all valid, 3 some rejected).
@@ -58,7 +61,14 @@ pub fn run(cfg: &CheckConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) ->
         return Ok(exit::SUCCESS);
     }
     let encoding = source.decoder().name();
-    let delimiter = (source.delimiter() as char).to_string();
+    let delimiter = source.delimiter().map(|d| (d as char).to_string());
+    let reading = source.report();
+    let file = input.csv.display().to_string();
+    if !cfg.quiet {
+        for notice in reading.get().opening_notices(&file) {
+            writeln!(stderr, "{notice}")?;
+        }
+    }
 
     create_private_dir(&input.report_dir).with_context(|| {
         format!(
@@ -128,6 +138,12 @@ pub fn run(cfg: &CheckConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) ->
     };
     let rejected = counts.total_rows();
     debug_assert_eq!(rows_read, valid + rejected);
+    let reading = reading.get();
+    if !cfg.quiet {
+        for notice in reading.closing_notices(&file) {
+            writeln!(stderr, "{notice}")?;
+        }
+    }
     let elapsed = started.elapsed();
     let summary = CheckSummary {
         command: "check",
@@ -148,6 +164,7 @@ pub fn run(cfg: &CheckConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) ->
             summary_json: input.report_dir.join("summary.json"),
             valid_jsonl,
         },
+        reading,
     };
     write_json(&summary.reports.summary_json, &summary).context("cannot write summary.json")?;
 

@@ -1494,14 +1494,17 @@ fn describe_config(
         .zip(&mapping.columns)
         .map(|(h, (target, _))| format!("{h} -> {target:?}"))
         .collect();
-    serde_json::json!({
+    let mut config = serde_json::json!({
         "mapping": columns,
         "tag_separator": mapping.tag_separator,
         "default_region": format!("{:?}", cfg.input.default_region),
         "encoding": source.decoder().name(),
-        "delimiter": (source.delimiter() as char).to_string(),
+        "delimiter": source.delimiter().map(|d| (d as char).to_string()),
         "source": cfg.source,
         "api": api,
-    })
-    .to_string()
+    });
+    if let Some(sheet) = source.sheet() {
+        config["sheet"] = sheet.into();
+    }
+    config.to_string()
 }
