@@ -132,6 +132,8 @@ pub struct ImportSummary {
     pub state_file: PathBuf,
     /// The report files.
     pub reports: ReportPaths,
+    /// How the input was read: format, sheet, encoding and why, lines skipped.
+    pub reading: crate::source::SourceReport,
 }
 
 /// What one session (process) of a run did.
@@ -184,6 +186,15 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
     if input.print_mapping {
         write!(stdout, "{}", mapping.table())?;
         return Ok(exit::SUCCESS);
+    }
+    let reading = source.report();
+    if !cfg.quiet {
+        for notice in reading
+            .get()
+            .opening_notices(&input.csv.display().to_string())
+        {
+            writeln!(stderr, "{notice}")?;
+        }
     }
     // Reports are written at the end: find out now, before anything is sent, whether they
     // can be written at all.
@@ -449,6 +460,12 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
             }
         ));
     }
+    let reading = reading.get();
+    if !cfg.quiet {
+        for notice in reading.closing_notices(&input.csv.display().to_string()) {
+            writeln!(stderr, "{notice}")?;
+        }
+    }
     let summary = ImportSummary {
         command: "import",
         run_id,
@@ -475,6 +492,7 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
             summary_json: input.report_dir.join("summary.json"),
             valid_jsonl: None,
         },
+        reading,
     };
     write_json(&summary.reports.summary_json, &summary)
         .context("cannot write summary.json")
@@ -537,6 +555,7 @@ fn dry_run(
         (Some(cp), false) => cp.delta_hashes(&spec.scope)?,
         _ => FxHashMap::default(),
     };
+    let reading = source.report();
     let headers = source.headers().to_vec();
     let mut report = input.open_report(&headers)?;
     let mut seen: rustc_hash::FxHashSet<u128> = rustc_hash::FxHashSet::default();
@@ -612,6 +631,7 @@ fn dry_run(
         "deletion": deletion,
         "rejected_by_class": counts.rows_by_class(),
         "reports": { "rejected_csv": rejected_csv, "summary_json": input.report_dir.join("summary.json") },
+        "reading": reading.get(),
     });
     write_json(&input.report_dir.join("summary.json"), &summary)
         .context("cannot write summary.json")?;

@@ -39,6 +39,9 @@ pub(super) struct Limits {
     pub(super) bytes: usize,
     /// Fields.
     pub(super) fields: usize,
+    /// Read past an outsized record to its end (a data row), or stop at the limit (a header:
+    /// the file is refused, and a file with no line end, like `/dev/zero`, never ends).
+    pub(super) skip: bool,
 }
 
 /// What is kept of an outsized record, for the report.
@@ -108,7 +111,7 @@ impl<R: BufRead> CsvReader<R> {
                 ReadRecordResult::OutputFull => {
                     if bytes.len() >= limits.bytes {
                         record.set_len(nends);
-                        return self.skip_rest(record, out, guess, began);
+                        return self.outsized(record, out, guess, began, limits.skip);
                     }
                     let grown = (bytes.len() * 2).min(limits.bytes);
                     bytes.resize(grown, 0);
@@ -116,7 +119,7 @@ impl<R: BufRead> CsvReader<R> {
                 ReadRecordResult::OutputEndsFull => {
                     if ends.len() >= limits.fields {
                         record.set_len(nends);
-                        return self.skip_rest(record, out, guess, began);
+                        return self.outsized(record, out, guess, began, limits.skip);
                     }
                     let grown = (ends.len() * 2).min(limits.fields);
                     ends.resize(grown, 0);
@@ -144,6 +147,29 @@ impl<R: BufRead> CsvReader<R> {
         // Line breaks inside quoted fields, or blank lines skipped before the record.
         let inside = record.as_slice().iter().filter(|&&b| b == b'\n').count() as u64;
         (end.saturating_sub(inside).max(guess.min(end)), end)
+    }
+
+    /// An outsized record: skipped to its end when `skip`, else left where the limit was
+    /// reached (the reader is then done).
+    fn outsized(
+        &mut self,
+        record: &mut Record,
+        out: usize,
+        guess: u64,
+        began: u64,
+        skip: bool,
+    ) -> io::Result<Read> {
+        if skip {
+            return self.skip_rest(record, out, guess, began);
+        }
+        self.done = true;
+        record.shrink(KEEP_BYTES, KEEP_FIELDS);
+        let start = guess.max(1);
+        Ok(Read::TooLarge {
+            start,
+            end: start,
+            bytes: self.consumed - began,
+        })
     }
 
     /// Reads the rest of an outsized record without keeping it; `record` keeps its first
@@ -197,6 +223,7 @@ mod tests {
     const LIMITS: Limits = Limits {
         bytes: 1 << 20,
         fields: 1 << 16,
+        skip: true,
     };
 
     fn read_all(text: &[u8], limits: Limits) -> Vec<(Read, Vec<String>)> {
@@ -263,6 +290,7 @@ mod tests {
         let limits = Limits {
             bytes: 4096,
             fields: 64,
+            skip: true,
         };
         let big = "x".repeat(100_000);
         let text = format!("a,b\n1,{big}\n2,3\n\"open,{big}\n{big}\",4\n5,6\n");

@@ -299,7 +299,7 @@ impl Source {
         let found = loop {
             let mut record = Record::new();
             let mut exhausted = false;
-            match self.read_raw(&mut record)? {
+            match self.read_raw(&mut record, !records.is_empty())? {
                 None => exhausted = true,
                 Some(raw) if matches!(raw.problem, Some(Problem::TooLarge { .. })) => {
                     if records.is_empty() {
@@ -432,12 +432,17 @@ impl Source {
         Ok(())
     }
 
-    /// The next record of the file, whatever it is.
-    fn read_raw(&mut self, record: &mut Record) -> Result<Option<Raw>, SourceError> {
+    /// The next record of the file, whatever it is; an outsized one is read to its end
+    /// when `skip` (a data row), and ends the reading otherwise (a header).
+    fn read_raw(&mut self, record: &mut Record, skip: bool) -> Result<Option<Raw>, SourceError> {
         match &mut self.rows {
             Rows::Csv(reader) => {
+                let limits = csv::Limits {
+                    skip,
+                    ..open::LIMITS
+                };
                 let read = reader
-                    .read(record, open::LIMITS)
+                    .read(record, limits)
                     .map_err(|source| SourceError::Io {
                         path: self.path.clone(),
                         source,
@@ -494,7 +499,7 @@ impl Source {
                     row.record = record;
                     raw
                 }
-                None => match self.read_raw(&mut row.record)? {
+                None => match self.read_raw(&mut row.record, true)? {
                     Some(raw) => raw,
                     None => {
                         self.end_of_input();
@@ -634,21 +639,20 @@ impl Source {
                     .then(|| (i, framing::record_text(&Record::from(vec![cell]), 40)))
             })
             .unwrap_or((from, String::new()));
-        let Columns { lead, width, .. } = self.columns;
-        if from == 0 {
+        let Columns { lead, width, trail } = self.columns;
+        if lead + trail == 0 {
             format!(
-                "line {}: column {} holds `{text}`, but the header names no column there (its columns are {} to {})",
+                "line {}: expected {width} fields (the header's width) but found {to}: column {} holds `{text}`, and the header names no column there",
                 row.line,
                 column + 1,
-                lead + 1,
-                lead + width
             )
         } else {
             format!(
-                "line {}: expected {width} fields (the header's width) but found {}: column {} holds `{text}`, and the header names no column there",
+                "line {}: column {} holds `{text}`, but the header names no column there (it names columns {} to {})",
                 row.line,
-                to,
                 offset + column + 1,
+                lead + 1,
+                lead + width
             )
         }
     }

@@ -21,6 +21,7 @@ use super::{MAX_FIELDS, MAX_RECORD_BYTES, SourceError, SourceOptions};
 pub(super) const LIMITS: Limits = Limits {
     bytes: MAX_RECORD_BYTES,
     fields: MAX_FIELDS,
+    skip: true,
 };
 
 /// Where records come from.
@@ -206,8 +207,8 @@ pub(super) fn open(path: &Path, options: &SourceOptions) -> Result<Opened, Sourc
             let mut head = Cursor::new(sample);
             head.set_position(skip as u64);
             let decoder = match other {
-                EncodingChoice::Windows1252 => FieldDecoder::Windows1252,
                 _ if text.detected_1252 => FieldDecoder::Windows1252Detected,
+                EncodingChoice::Windows1252 => FieldDecoder::Windows1252,
                 _ => FieldDecoder::Utf8,
             };
             (Box::new(head.chain(rest)), decoder, shown)

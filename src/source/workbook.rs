@@ -578,6 +578,7 @@ mod tests {
             limits: Limits {
                 bytes: 64,
                 fields: 8,
+                skip: true,
             },
         };
         let mut row = SheetRow {
