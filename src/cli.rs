@@ -242,8 +242,12 @@ fn region(s: &str) -> Result<String, String> {
 }
 
 /// A URL whose shape can carry the API (the policy checks, which depend on other flags,
-/// are `config::check_url`'s).
+/// are `config::check_url`'s). clap's message repeats the value, so one that may carry
+/// credentials (`user:secret@`) is left to `check_url`, which refuses it without echoing.
 fn base_url(s: &str) -> Result<String, String> {
+    if s.contains('@') {
+        return Ok(s.to_owned());
+    }
     match url::Url::parse(s) {
         Ok(u) if matches!(u.scheme(), "https" | "http") && u.has_host() => Ok(s.to_owned()),
         Ok(u) if matches!(u.scheme(), "https" | "http") => Err("the URL has no host".to_owned()),
@@ -284,6 +288,18 @@ fn reject_budget(s: &str) -> Result<RejectBudget, String> {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// `url` with whatever precedes an `@` in it (user and password) replaced by `***`, for
+/// messages.
+pub fn redact_userinfo(url: &str) -> String {
+    match url.rfind('@') {
+        Some(at) => {
+            let start = url.find("://").map_or(0, |i| i + 3).min(at);
+            format!("{}***{}", &url[..start], &url[at..])
+        }
+        None => url.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,6 +308,13 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn credentials_are_not_shown() {
+        assert_eq!(redact_userinfo("ftp://u:secret@h/api"), "ftp://***@h/api");
+        assert_eq!(redact_userinfo("u:secret@h/api"), "***@h/api");
+        assert_eq!(redact_userinfo("https://h/api"), "https://h/api");
     }
 
     #[test]

@@ -227,8 +227,10 @@ impl ImportConfig {
         let target = if args.sandbox {
             Target::Sandbox
         } else {
-            let base_url = check_url(&args.api_url, args.allow_insecure_http)
-                .map_err(|e| UsageError(format!("{e:#}")))?;
+            let base_url = check_url(&args.api_url, args.allow_insecure_http).map_err(|e| {
+                let shown = crate::cli::redact_userinfo(&args.api_url);
+                UsageError(format!("{e:#}").replace(&args.api_url, &shown))
+            })?;
             let key = read_key(args.api_key_file.as_deref())?;
             Target::Api { base_url, key }
         };

@@ -203,6 +203,14 @@ fn apply(
                 ),
             ));
         }
+        if value.is_table() {
+            return Err(usage(
+                line,
+                format!(
+                    "`[{key}]`: the file has no sections; write `key = value` lines at the top"
+                ),
+            ));
+        }
         if let Some((_, why)) = ONE_SHOT.iter().find(|(k, _)| k == key) {
             return Err(usage(
                 line,
@@ -264,12 +272,16 @@ fn file_value(arg: &Arg, value: &toml::Value, dir: &Path) -> Result<String, Stri
         (ArgAction::SetTrue, _) => Err(format!("`{key}` is a switch: write true or false")),
         (ArgAction::Count, toml::Value::Integer(n)) if (0..=255).contains(n) => Ok(n.to_string()),
         (ArgAction::Count, _) => Err(format!("`{key}` is a count: write 0, 1, 2…")),
-        (_, toml::Value::Table(_)) => Err(format!(
-            "`{key}` is a table; the file has no sections: write `key = value` lines"
+        (
+            _,
+            toml::Value::Array(_)
+            | toml::Value::Table(_)
+            | toml::Value::Boolean(_)
+            | toml::Value::Datetime(_),
+        ) => Err(format!(
+            "`{key}` takes one value, like --{}",
+            key.replace('_', "-")
         )),
-        (_, toml::Value::Array(_) | toml::Value::Boolean(_) | toml::Value::Datetime(_)) => Err(
-            format!("`{key}` takes one value, like --{}", key.replace('_', "-")),
-        ),
         (_, toml::Value::String(s)) => {
             let path_like = matches!(
                 arg.get_value_hint(),

@@ -88,7 +88,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 None => cmd,
             };
             let mut out = io::stdout().lock();
-            clap_mangen::Man::new(page).render(&mut out)?;
+            clap_mangen::Man::new(page)
+                .source(concat!("nl-import ", env!("CARGO_PKG_VERSION")))
+                .manual("nl-import manual")
+                .render(&mut out)?;
             out.flush()?;
             Ok(exit::SUCCESS)
         }
