@@ -322,7 +322,7 @@ mod tests {
         assert!(region("GB").is_ok() && region("XX").is_err() && region("GBR").is_err());
         assert!(base_url("https://api.example.com/api").is_ok());
         assert!(base_url("http://127.0.0.1:1/api").is_ok());
-        for bad in ["ftp://x/api", "no url", "https://", "mailto:a@b"] {
+        for bad in ["ftp://x/api", "no url", "https://", "mailto:ab"] {
             assert!(base_url(bad).is_err(), "{bad}");
         }
         assert_eq!(seconds("1.5"), Ok(1.5));

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use naturalead_sandbox::Latency;
+use naturalead_sandbox::{Latency, Limits};
 use serde_json::Value;
 
 mod common;
@@ -55,6 +55,27 @@ fn integrity(path: &Path) -> String {
         .unwrap()
 }
 
+/// Sends `sig` to the child (still unreaped: we hold it).
+#[cfg(unix)]
+fn signal(child: &std::process::Child, sig: libc::c_int) {
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // SAFETY: kill(2) on our own child's pid; it has not been reaped yet (we hold `child`).
+    let rc = unsafe { libc::kill(pid, sig) };
+    assert_eq!(rc, 0, "kill({pid}, {sig})");
+}
+
+/// 100 ms on every sync request, and no quota to wait for.
+fn slow_sandbox() -> Env {
+    let mut config = with_latency(Latency::fixed(100));
+    config.limits = Limits {
+        global_per_ip: 1_000_000,
+        per_key: 1_000_000,
+        sync_per_key: 1_000_000,
+        per_account: 1_000_000,
+    };
+    Env::start(config)
+}
+
 fn slow_args() -> Vec<&'static str> {
     let mut args = fast();
     args.extend(["--batch-size", "20", "--concurrency", "2"]);
@@ -64,12 +85,14 @@ fn slow_args() -> Vec<&'static str> {
 #[cfg(unix)]
 #[test]
 fn a_second_run_through_a_symlink_or_a_hard_link_finds_the_lock() {
-    let env = Env::start(with_latency(Latency::fixed(100)));
+    let env = slow_sandbox();
     let csv = env.path("leads.csv");
-    write_leads(&csv, 400);
+    write_leads(&csv, 1000);
     let args = slow_args();
     let mut first = spawn_import(&env, &csv, &args);
     wait_for_leads(&env, 20, &mut first);
+    // Stopped, it holds the lock for as long as the test needs, however slow the machine.
+    signal(&first, libc::SIGSTOP);
     std::os::unix::fs::symlink("state.db", env.path("link.db")).unwrap();
     let through_symlink = import_with_state(&env, &csv, "link.db", &args);
     assert_exit(&through_symlink, 5);
@@ -104,11 +127,12 @@ fn a_second_run_through_a_symlink_or_a_hard_link_finds_the_lock() {
         );
     }
 
+    signal(&first, libc::SIGCONT);
     let out = first.wait_with_output().unwrap();
     assert_exit(&out, 0);
     // Every lead once: the refused runs sent nothing.
-    assert_eq!(env.leads_by_id().len(), 400);
-    assert_eq!(leads_sent(&env), 400);
+    assert_eq!(env.leads_by_id().len(), 1000);
+    assert_eq!(leads_sent(&env), 1000);
     assert_eq!(integrity(&env.path("state.db")), "ok");
 
     // Free now, but the file still has two names: refused, exit 1, nothing sent or changed.
@@ -122,32 +146,34 @@ fn a_second_run_through_a_symlink_or_a_hard_link_finds_the_lock() {
     );
     assert_exit(&import_with_state(&env, &csv, "state.db", &args), 1);
     assert_eq!(std::fs::read(env.path("state.db")).unwrap(), before);
-    assert_eq!(leads_sent(&env), 400);
+    assert_eq!(leads_sent(&env), 1000);
 
     // One name again: a run through the symlink finds the finished run (all unchanged).
     std::fs::remove_file(env.path("hard.db")).unwrap();
     let again = import_with_state(&env, &csv, "link.db", &["--json"]);
     assert_exit(&again, 0);
     let summary: Value = serde_json::from_slice(&again.stdout).unwrap();
-    assert_eq!(summary["unchanged"], 400, "{summary:#}");
-    assert_eq!(leads_sent(&env), 400);
+    assert_eq!(summary["unchanged"], 1000, "{summary:#}");
+    assert_eq!(leads_sent(&env), 1000);
     assert_eq!(integrity(&env.path("state.db")), "ok");
 }
 
+#[cfg(unix)]
 #[test]
 fn status_shows_a_killed_run_as_interrupted() {
-    let env = Env::start(with_latency(Latency::fixed(100)));
+    let env = slow_sandbox();
     let csv = env.path("leads.csv");
-    write_leads(&csv, 400);
+    write_leads(&csv, 1000);
     let args = slow_args();
     let mut first = spawn_import(&env, &csv, &args);
     wait_for_leads(&env, 20, &mut first);
+    signal(&first, libc::SIGSTOP);
     let out = status(&env, "state.db", &["--json"]);
     let runs: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(runs[0]["status"], "running", "{runs:#}");
 
     // SIGKILL: no handler runs, the state file still says `running`, the lock is gone.
-    first.kill().unwrap();
+    signal(&first, libc::SIGKILL);
     first.wait().unwrap();
     let out = status(&env, "state.db", &["--json"]);
     assert_exit(&out, 0);
@@ -172,7 +198,7 @@ fn status_shows_a_killed_run_as_interrupted() {
     // And it is: the same command finishes the run.
     let out = env.import(&csv, &fast());
     assert_exit(&out, 0);
-    assert_eq!(env.leads_by_id().len(), 400);
+    assert_eq!(env.leads_by_id().len(), 1000);
     let out = status(&env, "state.db", &["--json"]);
     let runs: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(runs[0]["status"], "done", "{runs:#}");
