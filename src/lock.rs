@@ -99,8 +99,16 @@ impl RunLock {
                 return Err(io(format!("cannot lock `{}`", info_path.display()))(e));
             }
         }
+        // Links made since the file was opened count too.
         #[cfg(unix)]
-        refuse_hard_links(&meta, &real)?;
+        refuse_hard_links(
+            &file
+                .metadata()
+                .map_err(io(format!("cannot read `{}`", real.display())))?,
+            &real,
+        )?;
+        #[cfg(not(unix))]
+        drop(file);
         let _ = info.read_to_string(&mut holder);
         let stale = Some(holder.trim().to_owned()).filter(|h| !h.is_empty());
         let me = format!(

@@ -8,8 +8,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::checkpoint::RunStatus;
-use crate::checkpoint::{Checkpoint, RunInfo};
+use crate::checkpoint::{Checkpoint, RunInfo, RunStatus};
 use crate::exit;
 
 /// Prints the runs of the state file at `state` (a table per source, or JSON).
@@ -18,25 +17,7 @@ pub fn run(state: &Path, json: bool, stdout: &mut dyn Write) -> Result<u8> {
     let mut runs = Checkpoint::open_read_only(state)?.runs()?;
     // The connection is closed now (see `lock::holder`). Read before the lock is looked
     // at: a run that was `running` then and whose lock is free now has stopped since.
-    if runs.iter().any(|r| r.status == RunStatus::Running) {
-        let holder = crate::lock::holder(state)
-            .with_context(|| format!("cannot see whether a run holds `{}`", state.display()))?;
-        // The holder's pid, when its note names one: other `running` runs are dead too.
-        let live_pid = holder.as_deref().map(holder_pid);
-        for run in runs.iter_mut().filter(|r| r.status == RunStatus::Running) {
-            let live = match live_pid {
-                None => false,
-                Some(None) => true,
-                Some(Some(pid)) => run.pid == Some(pid),
-            };
-            if !live {
-                run.status = RunStatus::Interrupted;
-                run.message.get_or_insert_with(|| {
-                    "its process is gone (killed, or the machine stopped): run the same command again to resume".to_owned()
-                });
-            }
-        }
-    }
+    mark_dead_runs(state, &mut runs)?;
     if json {
         serde_json::to_writer_pretty(&mut *stdout, &runs)?;
         writeln!(stdout)?;
@@ -99,6 +80,30 @@ pub fn run(state: &Path, json: bool, stdout: &mut dyn Write) -> Result<u8> {
         writeln!(stdout)?;
     }
     Ok(exit::SUCCESS)
+}
+
+/// Shows as `interrupted` each `running` run whose process holds no lock (it was killed).
+fn mark_dead_runs(state: &Path, runs: &mut [RunInfo]) -> Result<()> {
+    if runs.iter().any(|r| r.status == RunStatus::Running) {
+        let holder = crate::lock::holder(state)
+            .with_context(|| format!("cannot see whether a run holds `{}`", state.display()))?;
+        // The holder's pid, when its note names one: other `running` runs are dead too.
+        let live_pid = holder.as_deref().map(holder_pid);
+        for run in runs.iter_mut().filter(|r| r.status == RunStatus::Running) {
+            let live = match live_pid {
+                None => false,
+                Some(None) => true,
+                Some(Some(pid)) => run.pid == Some(pid),
+            };
+            if !live {
+                run.status = RunStatus::Interrupted;
+                run.message.get_or_insert_with(|| {
+                    "its process is gone (killed, or the machine stopped): run the same command again to resume".to_owned()
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The pid in a lock holder's note (`pid 123 started …`).
