@@ -1,8 +1,8 @@
 //! The floors `nl-import check` is measured against, on one core and in one process, on
 //! the same file:
 //!
-//! - **parse**: the csv crate alone, reading every record as a `ByteRecord` (the reader
-//!   configured as `source.rs` configures it);
+//! - **parse**: the csv crate alone, reading every record as a `ByteRecord` (the same
+//!   `csv_core` parser `src/source/csv.rs` drives, with the same settings);
 //! - **parse + phone**: the same loop plus, per row, what validation does to the phone:
 //!   the row's region (country column or `US`), then libphonenumber's parse, validity check
 //!   and E.164 formatting, through the very function `validate.rs` uses

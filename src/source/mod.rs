@@ -183,7 +183,8 @@ pub struct RawRow {
 struct Raw {
     start: u64,
     end: u64,
-    problem: Option<Problem>,
+    /// Boxed: rare, and the common `None` keeps `Raw` small on the hot path.
+    problem: Option<Box<Problem>>,
 }
 
 #[derive(Debug, Clone)]
@@ -301,7 +302,7 @@ impl Source {
             let mut exhausted = false;
             match self.read_raw(&mut record, !records.is_empty())? {
                 None => exhausted = true,
-                Some(raw) if matches!(raw.problem, Some(Problem::TooLarge { .. })) => {
+                Some(raw) if matches!(raw.problem.as_deref(), Some(Problem::TooLarge { .. })) => {
                     if records.is_empty() {
                         return Err(SourceError::HeaderTooLarge {
                             path: self.path.clone(),
@@ -456,21 +457,23 @@ impl Source {
                     csv::Read::TooLarge { start, end, bytes } => Some(Raw {
                         start,
                         end,
-                        problem: Some(Problem::TooLarge { end, bytes }),
+                        problem: Some(Box::new(Problem::TooLarge { end, bytes })),
                     }),
                     csv::Read::End => None,
                 })
             }
             Rows::Sheet(book) => Ok(book.next()?.map(|row| {
                 *record = row.record;
-                let problem = row.problem.map(|p| match p {
-                    workbook::CellProblem::Error { column, text } => {
-                        Problem::CellError { column, text }
-                    }
-                    workbook::CellProblem::TooLarge { bytes } => Problem::TooLarge {
-                        end: row.line,
-                        bytes,
-                    },
+                let problem = row.problem.map(|p| {
+                    Box::new(match p {
+                        workbook::CellProblem::Error { column, text } => {
+                            Problem::CellError { column, text }
+                        }
+                        workbook::CellProblem::TooLarge { bytes } => Problem::TooLarge {
+                            end: row.line,
+                            bytes,
+                        },
+                    })
                 });
                 Raw {
                     start: row.line,
@@ -485,6 +488,19 @@ impl Source {
     /// record, or one after blank lines, may start a report footer and is held back until
     /// the next record (or the end of the file) tells.
     fn advance(&mut self, row: &mut RawRow) -> Result<bool, SourceError> {
+        let mut next = None;
+        if self.ready.is_empty() && self.ahead.is_empty() && self.held.is_empty() && !self.ended {
+            // The common case: a record straight from the file, on the line after the last.
+            match self.read_raw(&mut row.record, true)? {
+                Some(raw) if raw.start == self.last_end + 1 && !row.record.is_blank() => {
+                    self.last_end = raw.end;
+                    self.frame(row, raw);
+                    return Ok(true);
+                }
+                Some(raw) => next = Some(raw),
+                None => self.end_of_input(),
+            }
+        }
         loop {
             if let Some((record, raw)) = self.ready.pop_front() {
                 row.record = record;
@@ -494,18 +510,19 @@ impl Source {
             if self.ended {
                 return Ok(false);
             }
-            let raw = match self.ahead.pop_front() {
-                Some((record, raw)) => {
-                    row.record = record;
-                    raw
-                }
-                None => match self.read_raw(&mut row.record, true)? {
+            let raw = if let Some(raw) = next.take() {
+                raw
+            } else if let Some((record, raw)) = self.ahead.pop_front() {
+                row.record = record;
+                raw
+            } else {
+                match self.read_raw(&mut row.record, true)? {
                     Some(raw) => raw,
                     None => {
                         self.end_of_input();
                         continue;
                     }
-                },
+                }
             };
             let blank_before =
                 (raw.start > self.last_end + 1).then(|| (self.last_end + 1, raw.start - 1));

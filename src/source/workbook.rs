@@ -259,8 +259,8 @@ fn read_sheet(
             }
             Err(e) => Err(e.to_string()),
         },
-        Sheets::Xls(mut book) => whole(book.worksheet_range(sheet), &mut opening, &mut out),
-        Sheets::Ods(mut book) => whole(book.worksheet_range(sheet), &mut opening, &mut out),
+        Sheets::Xls(mut book) => whole(book.worksheet_range(sheet), false, &mut opening, &mut out),
+        Sheets::Ods(mut book) => whole(book.worksheet_range(sheet), true, &mut opening, &mut out),
     };
     match result {
         Ok(()) => out.flush(),
@@ -292,9 +292,12 @@ fn last_row(dims: calamine::Dimensions) -> Option<u64> {
     (dims.end.0 > 0).then_some(u64::from(dims.end.0) + 1)
 }
 
-/// A sheet calamine loads whole (XLS, ODS).
+/// A sheet calamine loads whole (XLS, ODS). In ODS, calamine gives an error cell as its
+/// text (the file marks it as an error in an attribute calamine does not read): `ods` takes
+/// the texts spreadsheets show for errors as errors.
 fn whole<E: std::fmt::Display>(
     range: Result<calamine::Range<Data>, E>,
+    ods: bool,
     opening: &mut Opening<'_>,
     out: &mut Batcher<'_>,
 ) -> Result<(), String> {
@@ -305,7 +308,12 @@ fn whole<E: std::fmt::Display>(
     for (i, cells) in range.rows().enumerate() {
         row.line = u64::from(top) + i as u64 + 1;
         for (column, cell) in cells.iter().enumerate() {
-            out.cell(&mut row, column, &view(cell));
+            match cell {
+                Data::String(text) if ods && is_error_text(text) => {
+                    out.cell(&mut row, column, &Cell::Error(text.clone()));
+                }
+                _ => out.cell(&mut row, column, &view(cell)),
+            }
         }
         if !out.row_done(&mut row) {
             return Ok(());
@@ -346,6 +354,18 @@ fn stream<'a>(
         out.row_done(&mut row);
     }
     Ok(())
+}
+
+/// Whether `text` is what a spreadsheet shows for an error: Excel's `#N/A`, `#DIV/0!`, …,
+/// or LibreOffice's `Err:502`.
+fn is_error_text(text: &str) -> bool {
+    const ERRORS: [&str; 7] = [
+        "#N/A", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!",
+    ];
+    ERRORS.contains(&text)
+        || text
+            .strip_prefix("Err:")
+            .is_some_and(|code| code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// A cell's value, whichever reader it came from.
@@ -567,6 +587,16 @@ mod tests {
             )),
             "1904-01-02"
         );
+    }
+
+    #[test]
+    fn error_texts() {
+        for text in ["#N/A", "#DIV/0!", "Err:502"] {
+            assert!(is_error_text(text), "{text}");
+        }
+        for text in ["N/A", "#N/A ", "Err:5", "Error: 502", "#hashtag"] {
+            assert!(!is_error_text(text), "{text}");
+        }
     }
 
     #[test]
