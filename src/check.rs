@@ -56,12 +56,6 @@ pub fn run(cfg: &CheckConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) ->
     let started = Instant::now();
     let input = &cfg.input;
     let (source, mapping, validator) = input.open()?;
-    if input.print_mapping {
-        write!(stdout, "{}", mapping.table())?;
-        return Ok(exit::SUCCESS);
-    }
-    let encoding = source.decoder().name();
-    let delimiter = source.delimiter().map(|d| (d as char).to_string());
     let reading = source.report();
     let file = input.csv.display().to_string();
     if !cfg.quiet {
@@ -69,6 +63,12 @@ pub fn run(cfg: &CheckConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) ->
             writeln!(stderr, "{notice}")?;
         }
     }
+    if input.print_mapping {
+        write!(stdout, "{}", mapping.table())?;
+        return Ok(exit::SUCCESS);
+    }
+    let encoding = source.decoder().name();
+    let delimiter = source.delimiter().map(|d| (d as char).to_string());
 
     create_private_dir(&input.report_dir).with_context(|| {
         format!(

@@ -183,10 +183,6 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
     let started = Instant::now();
     let input = &cfg.input;
     let (source, mapping, validator) = input.open()?;
-    if input.print_mapping {
-        write!(stdout, "{}", mapping.table())?;
-        return Ok(exit::SUCCESS);
-    }
     let reading = source.report();
     if !cfg.quiet {
         for notice in reading
@@ -195,6 +191,10 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
         {
             writeln!(stderr, "{notice}")?;
         }
+    }
+    if input.print_mapping {
+        write!(stdout, "{}", mapping.table())?;
+        return Ok(exit::SUCCESS);
     }
     // Reports are written at the end: find out now, before anything is sent, whether they
     // can be written at all.

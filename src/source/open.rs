@@ -156,12 +156,6 @@ pub(super) fn open(path: &Path, options: &SourceOptions) -> Result<Opened, Sourc
         ),
         Magic::Text => (Box::new(input), None),
     };
-    if options.sheet.is_some() {
-        return Err(SourceError::Unsupported {
-            path: path.to_owned(),
-            message: "--sheet applies to workbooks (.xlsx, .xlsm, .xlsb, .xls, .ods), and this is a CSV file".into(),
-        });
-    }
     counters.compressed = compression.is_some();
     let mut stream = Counting {
         inner: stream,
@@ -220,9 +214,18 @@ pub(super) fn open(path: &Path, options: &SourceOptions) -> Result<Opened, Sourc
         });
     }
     let delimiter = options.delimiter.unwrap_or_else(|| sniff_delimiter(&shown));
+    let ignored_flags = options
+        .sheet
+        .as_ref()
+        .map(|_| {
+            "--sheet applies to workbooks (.xlsx, .xlsm, .xlsb, .xls, .ods), and this is a CSV file: ignored".to_owned()
+        })
+        .into_iter()
+        .collect();
     let report = SourceReport {
         format: "csv",
         compression,
+        ignored_flags,
         encoding: decoder.name(),
         encoding_detected: text.detected,
         encoding_reason: text.reason,
@@ -350,18 +353,24 @@ fn refuse_markup(path: &Path, sample: &[u8]) -> Result<(), SourceError> {
     Ok(())
 }
 
-/// Opens a workbook; `--encoding` and `--delimiter` do not apply to one.
+/// Opens a workbook; `--encoding` and `--delimiter` do not apply to one (ignored, and said:
+/// they may come from a configuration file meant for CSV files).
 fn open_workbook(
     path: &Path,
     options: &SourceOptions,
     container: Container,
     counters: Counters,
 ) -> Result<Opened, SourceError> {
-    if options.encoding != EncodingChoice::Auto || options.delimiter.is_some() {
-        return Err(SourceError::Unsupported {
-            path: path.to_owned(),
-            message: "--encoding and --delimiter apply to CSV files, and this is a workbook (its cells are text already): leave them out".into(),
-        });
+    let mut ignored_flags = Vec::new();
+    if options.encoding != EncodingChoice::Auto {
+        ignored_flags.push(
+            "--encoding applies to CSV files, and this is a workbook (its cells are text already): ignored"
+                .to_owned(),
+        );
+    }
+    if options.delimiter.is_some() {
+        ignored_flags
+            .push("--delimiter applies to CSV files, and this is a workbook: ignored".to_owned());
     }
     let book = Workbook::open(path, container, options.sheet.as_deref(), LIMITS)?;
     let report = SourceReport {
@@ -370,6 +379,7 @@ fn open_workbook(
         sheets: book.sheets.clone(),
         encoding: "utf-8",
         encoding_reason: "a workbook's cells are text: no encoding to choose".into(),
+        ignored_flags,
         ..SourceReport::default()
     };
     Ok(Opened {

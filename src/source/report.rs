@@ -35,6 +35,10 @@ pub struct SourceReport {
     /// The delimiter, for CSV.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delimiter: Option<String>,
+    /// Flags that do not apply to this kind of file, ignored (`--sheet` for CSV,
+    /// `--encoding` and `--delimiter` for a workbook), each with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignored_flags: Vec<String>,
     /// The line (for a workbook, the sheet's row) of the header.
     pub header_line: u64,
     /// Unnamed empty columns before the first named one, ignored.
@@ -85,7 +89,11 @@ impl SourceReport {
     /// Notices known once the file is open: a detected encoding, a sheet, titles above the
     /// header, ignored columns. Each is one line for stderr.
     pub fn opening_notices(&self, file: &str) -> Vec<String> {
-        let mut out = Vec::new();
+        let mut out: Vec<String> = self
+            .ignored_flags
+            .iter()
+            .map(|f| format!("nl-import: `{file}`: {f}"))
+            .collect();
         if let Some(sheet) = &self.sheet {
             out.push(format!(
                 "nl-import: reading sheet `{sheet}` of `{file}` ({}: {}); pass --sheet NAME for another",
