@@ -451,7 +451,15 @@ pub fn explain(err: &reqwest::Error) -> Transport {
     let mut next = StdError::source(err);
     while let Some(cause) = next {
         causes.push(cause);
-        next = cause.source();
+        // An `io::Error`'s `source` skips the error it wraps (a rustls error, another
+        // `io::Error`): look inside it instead.
+        next = match cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(inner) => Some(inner as &(dyn StdError + 'static)),
+            None => cause.source(),
+        };
     }
     let innermost = causes
         .last()
@@ -468,7 +476,10 @@ pub fn explain(err: &reqwest::Error) -> Transport {
         message,
         unreachable: true,
     };
-    if let Some(tls) = causes.iter().find_map(|e| rustls_error(*e)) {
+    if let Some(tls) = causes
+        .iter()
+        .find_map(|e| e.downcast_ref::<rustls::Error>())
+    {
         return unreachable(tls_message(tls));
     }
     let text: Vec<String> = causes.iter().map(ToString::to_string).collect();
@@ -516,15 +527,6 @@ pub fn explain(err: &reqwest::Error) -> Transport {
         message: detail(kind),
         unreachable: false,
     }
-}
-
-/// A rustls error behind `err`, which an `io::Error` may wrap (its `source` skips it).
-fn rustls_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
-    err.downcast_ref::<rustls::Error>().or_else(|| {
-        err.downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-    })
 }
 
 fn tls_message(err: &rustls::Error) -> String {

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use naturalead_sandbox::{Config, Sandbox, StoredLead};
 use serde_json::Value;
 
+pub mod net;
+
 /// A sandbox on a loopback port, a scratch directory, and the binary.
 pub struct Env {
     pub runtime: tokio::runtime::Runtime,
