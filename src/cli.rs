@@ -71,7 +71,7 @@ pub struct InputArgs {
     pub print_mapping: bool,
     /// CRM preset to apply (hubspot, salesforce-report, salesforce-export, pipedrive, zoho,
     /// google-contacts, outlook, mailchimp), or `none` [default: recognised from the headers].
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = crate::mapping::preset::parse_name)]
     pub preset: Option<String>,
     /// A status value nothing maps: `omit` imports the lead without a status, `reject`
     /// rejects the row [default: the mapping file's `unknown_status`, else omit].

@@ -3,6 +3,10 @@
 //! case-insensitive; which columns are phone numbers and in what order to try them; which
 //! columns are noise (owners, audit timestamps, internal notes, system ids).
 
+use std::sync::OnceLock;
+
+use rustc_hash::FxHashMap;
+
 use super::text::{fold, words};
 
 /// What a header says its column holds.
@@ -601,6 +605,56 @@ const INTERNAL: &[&str] = &[
     "internal_notes",
 ];
 
+const F_PHONE: u16 = 1;
+const F_MOBILE: u16 = 1 << 1;
+const F_MAIN: u16 = 1 << 2;
+const F_OTHER: u16 = 1 << 3;
+const F_NOT_PHONE: u16 = 1 << 4;
+const F_FILLER: u16 = 1 << 5;
+const F_FIRST: u16 = 1 << 6;
+const F_OWNER: u16 = 1 << 7;
+const F_AUDIT: u16 = 1 << 8;
+const F_INTERNAL: u16 = 1 << 9;
+const F_FIELD_QUAL: u16 = 1 << 10;
+/// Any word of the phone vocabulary.
+const F_PHONE_VOCAB: u16 = F_PHONE | F_MOBILE | F_MAIN | F_OTHER | F_NOT_PHONE | F_FILLER;
+
+/// Every word list above as one table of flags, built once (a file may have 10^5 columns).
+fn vocabulary() -> &'static FxHashMap<&'static str, u16> {
+    static VOCAB: OnceLock<FxHashMap<&'static str, u16>> = OnceLock::new();
+    VOCAB.get_or_init(|| {
+        let mut map: FxHashMap<&'static str, u16> = FxHashMap::default();
+        for (list, flag) in [
+            (PHONE_NOUN, F_PHONE),
+            (MOBILE, F_MOBILE),
+            (MAIN_QUAL, F_MAIN),
+            (OTHER_QUAL, F_OTHER),
+            (NOT_A_PHONE, F_NOT_PHONE),
+            (FILLER, F_FILLER),
+            (FIRST_QUAL, F_FIRST),
+            (OWNER, F_OWNER),
+            (AUDIT, F_AUDIT),
+            (INTERNAL, F_INTERNAL),
+            (FIELD_QUALS, F_FIELD_QUAL),
+        ] {
+            for word in list {
+                *map.entry(word).or_default() |= flag;
+            }
+        }
+        map
+    })
+}
+
+fn flags(word: &str) -> u16 {
+    vocabulary().get(word).copied().unwrap_or(0)
+}
+
+/// [`FIELDS`] as a table.
+fn fields() -> &'static FxHashMap<&'static str, (Field, u8)> {
+    static TABLE: OnceLock<FxHashMap<&'static str, (Field, u8)>> = OnceLock::new();
+    TABLE.get_or_init(|| FIELDS.iter().map(|(w, f, r)| (*w, (*f, *r))).collect())
+}
+
 /// Recognises a header.
 pub fn recognise(header: &str) -> Recognised {
     let all = words(header);
@@ -621,7 +675,7 @@ pub fn recognise(header: &str) -> Recognised {
     let content: Vec<&str> = all
         .iter()
         .map(String::as_str)
-        .filter(|w| !FILLER.contains(w) && !w.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|w| flags(w) & F_FILLER == 0 && !w.bytes().all(|b| b.is_ascii_digit()))
         .collect();
     let joined = if content.is_empty() {
         // Everything was filler ("Customer Number", "Numéro client"): the whole header.
@@ -645,7 +699,7 @@ pub fn recognise(header: &str) -> Recognised {
         _ => {}
     }
     let bump = u8::try_from(number.saturating_sub(1)).unwrap_or(u8::MAX);
-    if let Some(&(_, field, rank)) = FIELDS.iter().find(|(w, _, _)| *w == joined) {
+    if let Some(&(field, rank)) = fields().get(joined.as_str()) {
         return Recognised::Field(field, rank.saturating_add(bump));
     }
     // `Work Email`, `Mailing Country`, `Business Country/Region`: the field with its
@@ -653,13 +707,13 @@ pub fn recognise(header: &str) -> Recognised {
     let core: Vec<&str> = content
         .iter()
         .copied()
-        .filter(|w| !FIELD_QUALS.contains(w))
+        .filter(|w| flags(w) & F_FIELD_QUAL == 0)
         .collect();
     if !core.is_empty() && core.len() < content.len() {
         let joined = core.concat();
-        if let Some(&(_, field, rank)) = FIELDS
-            .iter()
-            .find(|(w, f, _)| *w == joined && matches!(f, Field::Email | Field::Country))
+        if let Some(&(field, rank)) = fields()
+            .get(joined.as_str())
+            .filter(|(f, _)| matches!(f, Field::Email | Field::Country))
         {
             return Recognised::Field(field, rank.saturating_add(3).saturating_add(bump));
         }
@@ -680,14 +734,15 @@ fn phone(all: &[String]) -> Option<PhoneRank> {
             return None;
         }
     }
-    if parts.iter().any(|w| NOT_A_PHONE.contains(w)) {
+    let all_flags = parts.iter().fold(0, |acc, w| acc | flags(w));
+    if all_flags & F_NOT_PHONE != 0 {
         return None;
     }
-    let mobile = parts.iter().any(|w| MOBILE.contains(w));
-    if !mobile && !parts.iter().any(|w| PHONE_NOUN.contains(w)) {
+    let mobile = all_flags & F_MOBILE != 0;
+    if !mobile && all_flags & F_PHONE == 0 {
         return None;
     }
-    let other = parts.iter().any(|w| OTHER_QUAL.contains(w));
+    let other = all_flags & F_OTHER != 0;
     let kind = if mobile {
         PhoneKind::Mobile
     } else if other {
@@ -695,9 +750,9 @@ fn phone(all: &[String]) -> Option<PhoneRank> {
     } else {
         PhoneKind::Main
     };
-    let sub = if parts.iter().any(|w| FIRST_QUAL.contains(w)) {
+    let sub = if all_flags & F_FIRST != 0 {
         0
-    } else if parts.iter().any(|w| MAIN_QUAL.contains(w)) || other {
+    } else if all_flags & F_MAIN != 0 || other {
         2
     } else {
         1
@@ -713,24 +768,12 @@ fn phone(all: &[String]) -> Option<PhoneRank> {
 /// Whether `word` is phone vocabulary, possibly a compound of it (`telefonnummer`,
 /// `mobiltelefon`, `homephone`); pushes its parts.
 fn split_compound<'w>(word: &'w str, parts: &mut Vec<&'w str>) -> bool {
-    let known = |w: &str| {
-        w.bytes().all(|b| b.is_ascii_digit())
-            || [
-                PHONE_NOUN,
-                MOBILE,
-                MAIN_QUAL,
-                OTHER_QUAL,
-                NOT_A_PHONE,
-                FILLER,
-            ]
-            .iter()
-            .any(|set| set.contains(&w))
-    };
+    let known = |w: &str| w.bytes().all(|b| b.is_ascii_digit()) || flags(w) & F_PHONE_VOCAB != 0;
     if known(word) {
         parts.push(word);
         return true;
     }
-    if word.len() > 40 {
+    if word.len() > 30 {
         return false;
     }
     // Two or three known parts; the first split that works (words are short).
@@ -762,14 +805,14 @@ fn split_compound<'w>(word: &'w str, parts: &mut Vec<&'w str>) -> bool {
 
 /// Whether a header names the CRM's bookkeeping rather than lead data.
 fn noise(header: &str, all: &[String]) -> Option<Recognised> {
-    let has = |set: &[&str]| all.iter().any(|w| set.contains(&w.as_str()));
-    if has(OWNER) {
+    let all_flags = all.iter().fold(0, |acc, w| acc | flags(w));
+    if all_flags & F_OWNER != 0 {
         return Some(Recognised::Noise("owner of the record in the CRM"));
     }
-    if has(INTERNAL) {
+    if all_flags & F_INTERNAL != 0 {
         return Some(Recognised::Noise("internal"));
     }
-    if has(AUDIT) {
+    if all_flags & F_AUDIT != 0 {
         return Some(Recognised::Noise(
             "CRM bookkeeping (created/modified/activity)",
         ));
@@ -780,13 +823,13 @@ fn noise(header: &str, all: &[String]) -> Option<Recognised> {
     }
     // API-style names ending in Id (`OwnerId`, `ConvertedAccountId`, `RecordTypeId`):
     // references to other records of the CRM.
-    let content = all.iter().filter(|w| !FILLER.contains(&w.as_str())).count();
+    let content = all.iter().filter(|w| flags(w) & F_FILLER == 0).count();
     if content >= 2
         && all.last().is_some_and(|w| w == "id")
         && !header.contains(char::is_whitespace)
-        && !FIELDS
-            .iter()
-            .any(|(w, f, _)| *f == Field::LeadId && *w == joined)
+        && !fields()
+            .get(joined.as_str())
+            .is_some_and(|(f, _)| *f == Field::LeadId)
     {
         return Some(Recognised::Noise("reference to another CRM record"));
     }

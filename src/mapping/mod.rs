@@ -461,6 +461,8 @@ impl Mapping {
         };
         let (preset, preset_tie) = choose_preset(&trimmed, spec, options)?;
         let keys: Vec<String> = trimmed.iter().map(|h| key(h)).collect();
+        // Once per column: a file may have 10^5 of them.
+        let recognised: Vec<Recognised> = trimmed.iter().map(|h| recognise(h)).collect();
         let mut by_key: HashMap<&str, Vec<usize>> = HashMap::with_capacity(keys.len());
         for (i, k) in keys.iter().enumerate() {
             by_key.entry(k.as_str()).or_default().push(i);
@@ -496,7 +498,7 @@ impl Mapping {
             builder.apply_preset(preset, &by_key);
         }
         if spec.auto {
-            builder.recognise(&trimmed);
+            builder.recognise(&recognised);
         }
         let unmapped = spec
             .unmapped
@@ -506,8 +508,9 @@ impl Mapping {
             .columns
             .into_iter()
             .zip(&trimmed)
-            .map(|(slot, header)| {
-                slot.unwrap_or_else(|| match (unmapped, recognise(header)) {
+            .zip(&recognised)
+            .map(|((slot, header), recognised)| {
+                slot.unwrap_or_else(|| match (unmapped, *recognised) {
                     (Unmapped::Ignore, _) => (Target::Ignore, Origin::Unmapped),
                     (Unmapped::Custom, Recognised::Noise(why)) => {
                         (Target::Ignore, Origin::Noise(why))
@@ -537,7 +540,7 @@ impl Mapping {
                 available: available(),
             });
         }
-        let phones = phone_order(&columns, &trimmed, &by_key, order_list.map(|(l, _)| l));
+        let phones = phone_order(&columns, &recognised, &by_key, order_list.map(|(l, _)| l));
         if phones.is_empty() {
             return Err(MappingError::NoPhone {
                 input: input.to_owned(),
@@ -662,14 +665,14 @@ impl Builder {
 
     /// The header rules, for columns nothing assigned yet: every phone column is a
     /// candidate; for a single-valued field the best-ranked header wins.
-    fn recognise(&mut self, headers: &[String]) {
+    fn recognise(&mut self, recognised: &[Recognised]) {
         let mut best: HashMap<Field, (u8, usize)> = HashMap::new();
         let mut contextual: Vec<(usize, Recognised)> = Vec::new();
-        for (i, header) in headers.iter().enumerate() {
+        for (i, recognised) in recognised.iter().enumerate() {
             if self.columns[i].is_some() {
                 continue;
             }
-            match recognise(header) {
+            match *recognised {
                 Recognised::Phone(_) => self.set(i, Target::Phone, Origin::Auto),
                 Recognised::Field(field, rank) => {
                     if self.taken.contains_key(&Target::of_field(field)) {
@@ -732,11 +735,11 @@ fn check_conflicts(columns: &[(Target, Origin)], headers: &[String]) -> Result<(
 /// number in the header, and their position.
 fn phone_order(
     columns: &[(Target, Origin)],
-    headers: &[String],
+    recognised: &[Recognised],
     by_key: &HashMap<&str, Vec<usize>>,
     list: Option<&Vec<String>>,
 ) -> Vec<(usize, PhoneKind)> {
-    let rank = |i: usize| match recognise(&headers[i]) {
+    let rank = |i: usize| match recognised[i] {
         Recognised::Phone(rank) => rank,
         _ => PhoneRank {
             kind: PhoneKind::Main,

@@ -120,6 +120,16 @@ pub fn by_name(name: &str) -> Result<&'static Preset, MappingError> {
         })
 }
 
+/// Checks a `--preset` value: a preset's name or `none`.
+pub fn parse_name(name: &str) -> Result<String, String> {
+    if name.trim().eq_ignore_ascii_case("none") {
+        return Ok("none".to_owned());
+    }
+    by_name(name)
+        .map(|p| p.name.clone())
+        .map_err(|e| e.to_string())
+}
+
 /// The names of every preset.
 pub fn names() -> Vec<&'static str> {
     all().iter().map(|p| p.name.as_str()).collect()

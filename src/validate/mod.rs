@@ -789,6 +789,40 @@ mod tests {
     }
 
     #[test]
+    fn a_million_tags_in_one_cell() {
+        // 10^6 tags, half of them repeats: linear de-duplication (this took quadratic time).
+        let mut cell = String::with_capacity(8_000_000);
+        for i in 0..1_000_000u32 {
+            cell.push_str(&format!("t{};", i % 500_000));
+        }
+        let tags = parse_tags(&cell, None).unwrap().unwrap();
+        assert_eq!(tags.len(), 500_000);
+        assert_eq!(tags[0], "t0");
+        assert_eq!(tags[499_999], "t499999");
+        let json = format!(
+            "[{}]",
+            (0..1_000_000u32)
+                .map(|i| format!("\"t{}\"", i % 1000))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let tags = parse_tags(&json, None).unwrap().unwrap();
+        assert_eq!(tags.len(), 1000);
+    }
+
+    #[test]
+    fn huge_status_and_country_cells_are_bounded() {
+        let v = validator(&["phone", "status", "country"]);
+        let huge = "qualified ".repeat(200_000);
+        let out = v.validate(&row(&["+14155552671", &huge, &huge]));
+        let lead = out.result.unwrap();
+        assert_eq!(lead.status, None);
+        let totals = v.stats().totals();
+        assert!(totals.unknown_status[0].0.len() <= 64);
+        assert!(unknown_status_message(&huge).len() < 400);
+    }
+
+    #[test]
     fn custom_fields() {
         assert_eq!(parse_custom_fields(""), Ok(Map::new()));
         let map =
