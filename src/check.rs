@@ -160,6 +160,9 @@ pub fn run(cfg: &CheckConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) ->
 
     if !cfg.quiet {
         write!(stderr, "{}", counts.table())?;
+        for line in summary.mapping.notices() {
+            writeln!(stderr, "note: {line}")?;
+        }
     }
     let stdout: &mut dyn Write = if emit_to_stdout { stderr } else { stdout };
     if input.json {

@@ -670,6 +670,11 @@ fn print_summary(
     if !cfg.quiet && counts.total_rows() > 0 {
         write!(stderr, "{}", counts.table())?;
     }
+    if !cfg.quiet {
+        for line in summary.mapping.notices() {
+            writeln!(stderr, "note: {line}")?;
+        }
+    }
     if let Some(message) = &summary.message {
         writeln!(stderr, "nl-import: {message}")?;
     }

@@ -539,6 +539,80 @@ impl Mapping {
     }
 }
 
+impl MappingSummary {
+    /// What a person should check after a run, one line each (nothing when all went as
+    /// the table says): phones from a later column or read in a guessed way, country and
+    /// status values not understood.
+    pub fn notices(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let list = |values: &[ColumnCount]| {
+            let shown: Vec<String> = values
+                .iter()
+                .take(5)
+                .map(|v| format!("{:?} ({})", v.value, v.rows))
+                .collect();
+            let more = if values.len() > 5 { ", …" } else { "" };
+            format!("{}{more}", shown.join(", "))
+        };
+        let later: Vec<ColumnCount> = self
+            .phones
+            .taken_from_later_column
+            .iter()
+            .filter(|c| c.rows > 0)
+            .cloned()
+            .collect();
+        if !later.is_empty() {
+            out.push(format!("phone taken from a later column: {}", list(&later)));
+        }
+        let p = &self.phones;
+        if p.read_in_default_region > 0 {
+            out.push(format!(
+                "{} numbers without a country code read in {} (--default-region)",
+                p.read_in_default_region, p.default_region
+            ));
+        }
+        if p.read_as_international > 0 {
+            out.push(format!(
+                "{} numbers of digits without + read as international (they begin with the country code)",
+                p.read_as_international
+            ));
+        }
+        if let Some(country) = self
+            .country
+            .as_ref()
+            .filter(|c| c.rows_with_unknown_country > 0)
+        {
+            out.push(format!(
+                "country values not understood: {} (numbers with a country code were kept)",
+                list(&country.unknown_values)
+            ));
+        }
+        if let Some(status) = self
+            .status
+            .as_ref()
+            .filter(|s| s.rows_with_unknown_status > 0)
+        {
+            let values: Vec<ColumnCount> = status
+                .unknown_values
+                .iter()
+                .map(|v| ColumnCount {
+                    value: v.value.clone(),
+                    rows: v.rows,
+                })
+                .collect();
+            let what = match status.unknown_policy {
+                "reject" => "rejected",
+                _ => "imported without a status",
+            };
+            out.push(format!(
+                "status values nothing maps ({what}; map them in a [status] table): {}",
+                list(&values)
+            ));
+        }
+        out
+    }
+}
+
 fn counts(values: &[(String, u64)]) -> Vec<ColumnCount> {
     values
         .iter()
