@@ -125,7 +125,8 @@ fn flush(word: &mut String, out: &mut Vec<String>) {
 /// dots, question marks, zeros, `x` and spaces. Such a phone is a missing phone, such a
 /// country no country.
 pub fn is_placeholder(cell: &str) -> bool {
-    if cell.is_empty() {
+    // No placeholder has a digit other than 0: a phone number is told apart at once.
+    if cell.is_empty() || cell.bytes().any(|b| matches!(b, b'1'..=b'9')) {
         return false;
     }
     let symbolic = cell.chars().all(|c| {

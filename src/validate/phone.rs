@@ -74,8 +74,13 @@ pub fn split_cell(cell: &str) -> Cell<'_> {
         };
     }
     // The first of several numbers; an extension may follow a separator (`…, ext. 12`).
+    // One pass finds whether any separator is there at all (the common cell has none).
+    let separated = cell
+        .bytes()
+        .any(|b| matches!(b, b':' | b';' | b'|' | b'\n' | b'\r' | b','));
     let (mut first, mut rest) = match LIST_SEPARATORS
         .iter()
+        .filter(|_| separated)
         .filter_map(|sep| cell.find(sep).map(|at| (at, sep.len())))
         .min()
     {
@@ -136,6 +141,10 @@ fn excel_integer(number: &str) -> &str {
 /// digits and nothing else.
 fn extension_in(s: &str) -> Option<(usize, &str)> {
     let bytes = s.as_bytes();
+    // Every marker has a letter or `#`: most numbers have neither.
+    if !bytes.iter().any(|b| b.is_ascii_alphabetic() || *b == b'#') {
+        return None;
+    }
     for (at, _) in s.char_indices() {
         let before_ok = at == 0 || !bytes[at - 1].is_ascii_alphabetic();
         if !before_ok {
@@ -335,13 +344,26 @@ fn international_digits(raw: &str, region: Region) -> Option<String> {
         return None;
     }
     let code = PHONE_NUMBER_UTIL.get_country_code_for_region(region)?;
-    let mut digits = String::with_capacity(20);
+    // Compare without allocating: most national numbers do not begin with the code.
+    let mut code_digits = [0u8; 4];
+    let mut n = 0;
+    let mut c = code;
+    while c > 0 && n < 4 {
+        code_digits[n] = b'0' + (c % 10) as u8;
+        c /= 10;
+        n += 1;
+    }
+    code_digits[..n].reverse();
+    let mut body = raw.bytes().filter(u8::is_ascii_digit);
+    let starts = code_digits[..n].iter().all(|d| body.next() == Some(*d));
+    let count = raw.bytes().filter(u8::is_ascii_digit).count();
+    if !starts || code_digits[0] == b'0' || count < n + 4 {
+        return None;
+    }
+    let mut digits = String::with_capacity(count + 1);
     digits.push('+');
     digits.extend(raw.chars().filter(char::is_ascii_digit));
-    let code = code.to_string();
-    let body = &digits[1..];
-    (!body.starts_with('0') && body.starts_with(&code) && body.len() >= code.len() + 4)
-        .then_some(digits)
+    Some(digits)
 }
 
 #[cfg(test)]
