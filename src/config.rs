@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use rlibphonenumber::Region;
 
-use crate::cli::{CheckArgs, ImportArgs, InputArgs};
+use crate::cli::{CheckArgs, ImportArgs, InputArgs, UsageError};
 use crate::mapping::{Mapping, MappingFile, MappingOptions};
 use crate::pacing::Pace;
 use crate::retry::RetryPolicy;
@@ -53,9 +53,6 @@ impl InputConfig {
             None => None,
         };
         let mapping_options = mapping_options(args)?;
-        if args.threads == Some(0) {
-            bail!("`--threads` must be at least 1");
-        }
         let threads = args.threads.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
         });
@@ -241,46 +238,20 @@ impl RejectBudget {
 impl ImportConfig {
     /// Validates the `import` flags and reads the key; nothing is sent yet.
     pub fn from_args(args: &ImportArgs, quiet: bool) -> Result<ImportConfig> {
+        // Single values were checked by clap's value parsers (see `cli`); combinations here.
         let input = InputConfig::from_args(&args.input)?;
-        if !(1..=100).contains(&args.batch_size) {
-            bail!(
-                "`--batch-size {}`: a sync request carries 1 to 100 leads",
-                args.batch_size
-            );
-        }
-        if args.rate == 0 {
-            bail!("`--rate` must be at least 1 request per window");
-        }
-        if !(args.rate_window.is_finite() && args.rate_window > 0.0) {
-            bail!("`--rate-window` must be a positive number of seconds");
-        }
-        if args.concurrency == 0 {
-            bail!("`--concurrency` must be at least 1");
-        }
-        if !(args.timeout.is_finite() && args.timeout > 0.0) {
-            bail!("`--timeout` must be a positive number of seconds");
-        }
-        if args.max_attempts == 0 {
-            bail!("`--max-attempts` must be at least 1");
-        }
-        if !(0.0..=1.0).contains(&args.max_delete_ratio) {
-            bail!("`--max-delete-ratio` is a share between 0 and 1 (0.1 = 10%)");
-        }
-        let max_rejects = match &args.max_rejects {
-            Some(s) => Some(RejectBudget::parse(s).with_context(|| {
-                format!("`--max-rejects {s}`: give a number of rows, or a percentage such as 5%")
-            })?),
-            None => None,
-        };
         if args.delete_missing && args.sandbox {
-            bail!(
-                "`--delete-missing` needs a server that outlives the run; the in-process --sandbox does not"
-            );
+            return Err(UsageError(
+                "`--delete-missing` needs a server that outlives the run; the in-process --sandbox does not".to_owned()
+            ).into());
         }
         let target = if args.sandbox {
             Target::Sandbox
         } else {
-            let base_url = check_url(&args.api_url, args.allow_insecure_http)?;
+            let base_url = check_url(&args.api_url, args.allow_insecure_http).map_err(|e| {
+                let shown = crate::cli::redact_userinfo(&args.api_url);
+                UsageError(format!("{e:#}").replace(&args.api_url, &shown))
+            })?;
             let key = read_key(args.api_key_file.as_deref())?;
             Target::Api { base_url, key }
         };
@@ -308,7 +279,7 @@ impl ImportConfig {
             max_delete_ratio: args.max_delete_ratio,
             dry_run: args.dry_run,
             max_duration: args.max_duration,
-            max_rejects,
+            max_rejects: args.max_rejects,
         })
     }
 }

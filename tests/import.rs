@@ -45,7 +45,10 @@ fn a_clean_import_leaves_exactly_the_check_payloads_on_the_server() {
         .output()
         .unwrap();
     assert_exit(&check, 3);
-    let out = env.import(&csv, &["--source", "crm-test", "--unknown-status", "reject"]);
+    let out = env.import(
+        &csv,
+        &["--source", "crm-test", "--unknown-status", "reject"],
+    );
     assert_exit(&out, 3);
     let stdout = text(&out.stdout);
     assert!(
@@ -534,27 +537,30 @@ fn configuration_errors_come_before_any_request() {
     let env = Env::start(Config::default());
     let csv = env.path("leads.csv");
     write_leads(&csv, 5);
-    let cases: Vec<(Vec<&str>, Option<&str>, &str)> = vec![
+    // Bad flag values are usage errors (2); a bad key or a missing file, fatal (1).
+    let cases: Vec<(Vec<&str>, Option<&str>, &str, i32)> = vec![
         (
             vec!["--api-url", "http://api.example.com/api"],
             None,
             "--allow-insecure-http",
+            2,
         ),
-        (vec!["--batch-size", "101"], None, "1 to 100 leads"),
+        (vec!["--batch-size", "101"], None, "1..=100", 2),
         (
             vec![],
             Some("not-a-key"),
             "does not look like a Naturalead API key",
+            1,
         ),
-        (vec!["--mapping", "missing.toml"], None, "missing.toml"),
+        (vec!["--mapping", "missing.toml"], None, "missing.toml", 1),
     ];
-    for (args, key, message) in cases {
+    for (args, key, message, code) in cases {
         let mut cmd = env.import_cmd(&csv, &args);
         if let Some(key) = key {
             cmd.env("NATURALEAD_API_KEY", key);
         }
         let out = cmd.output().unwrap();
-        assert_exit(&out, 1);
+        assert_exit(&out, code);
         let stderr = text(&out.stderr);
         assert!(stderr.contains(message), "{args:?}: {stderr}");
         assert!(!stderr.contains(env.sandbox().test_key()));

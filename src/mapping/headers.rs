@@ -827,9 +827,9 @@ fn noise(header: &str, all: &[String]) -> Option<Recognised> {
     if content >= 2
         && all.last().is_some_and(|w| w == "id")
         && !header.contains(char::is_whitespace)
-        && !fields()
+        && fields()
             .get(joined.as_str())
-            .is_some_and(|(f, _)| *f == Field::LeadId)
+            .is_none_or(|(f, _)| *f != Field::LeadId)
     {
         return Some(Recognised::Noise("reference to another CRM record"));
     }

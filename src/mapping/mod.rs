@@ -595,13 +595,16 @@ impl Mapping {
     }
 }
 
+/// A preset and how it came to be applied.
+type AppliedPreset = (&'static Preset, PresetHow);
+
 /// The preset to apply: `--preset`, else the mapping file's `preset`, else the one the
 /// headers match (none on a tie, reported).
 fn choose_preset(
     headers: &[String],
     spec: &MappingFile,
     options: &MappingOptions,
-) -> Result<(Option<(&'static Preset, PresetHow)>, bool), MappingError> {
+) -> Result<(Option<AppliedPreset>, bool), MappingError> {
     let named = options
         .preset
         .as_deref()

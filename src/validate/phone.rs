@@ -405,7 +405,7 @@ mod tests {
             ("0511 / 123456".into(), None, false)
         );
         assert_eq!(number("030/901820"), ("030/901820".into(), None, false));
-        assert_eq!(number("+1 650 253 0000\n+1 650 253 0001").2, true);
+        assert!(number("+1 650 253 0000\n+1 650 253 0001").2);
     }
 
     #[test]
@@ -516,7 +516,7 @@ mod tests {
                 .filter(PhoneNumber::is_valid)
                 .map(|n| n.format_as(PhoneNumberFormat::E164).into_owned());
             let international = PHONE_NUMBER_UTIL
-                .parse(&format!("+{raw}"), None)
+                .parse(format!("+{raw}"), None)
                 .ok()
                 .filter(PhoneNumber::is_valid)
                 .map(|n| n.format_as(PhoneNumberFormat::E164).into_owned());
