@@ -298,7 +298,9 @@ impl Validator {
                         ErrorClass::InvalidPhone,
                         "country",
                         format!(
-                            "country `{country}` is not one we know, and `{raw}` has no country code: write the number with + and its country code, or the country as an ISO code (US, GB, DE) or name, or map the value in the mapping file's [countries] table"
+                            "country `{}` is not one we know, and `{}` has no country code: write the number with + and its country code, or the country as an ISO code (US, GB, DE) or name, or map the value in the mapping file's [countries] table",
+                            phone::shown(country),
+                            phone::shown(raw)
                         ),
                     )
                 });
@@ -453,7 +455,8 @@ impl Validator {
 /// The message for a number a spreadsheet wrote in scientific notation.
 fn lost_digits(raw: &str, header: &str) -> String {
     format!(
-        "`{raw}` is a number a spreadsheet wrote in scientific notation: its last digits are lost. Export the file again with the `{header}` column formatted as Text (in Excel: select the column, Format Cells → Text, then paste the numbers again or re-import them as text)"
+        "`{}` is a number a spreadsheet wrote in scientific notation: its last digits are lost. Export the file again with the `{header}` column formatted as Text (in Excel: select the column, Format Cells → Text, then paste the numbers again or re-import them as text)",
+        phone::shown(raw)
     )
 }
 

@@ -54,6 +54,9 @@ const EXTENSION_MARKERS: &[&str] = &[
 /// inside numbers, `030/901820`).
 const LIST_SEPARATORS: &[&str] = &[":::", ";", "|", "\n", "\r", ","];
 
+/// The longest cell taken apart; a longer one is read (and refused) as one number.
+const MAX_CELL: usize = 1024;
+
 /// Takes a trimmed phone cell apart.
 pub fn split_cell(cell: &str) -> Cell<'_> {
     let cell = cell.trim();
@@ -62,6 +65,14 @@ pub fn split_cell(cell: &str) -> Cell<'_> {
     }
     if is_placeholder(cell) {
         return Cell::Placeholder;
+    }
+    if cell.len() > MAX_CELL {
+        // No phone cell is this long: libphonenumber refuses it as it is, unscanned.
+        return Cell::Number {
+            number: Cow::Borrowed(cell),
+            extension: None,
+            more: false,
+        };
     }
     if let Some(scientific) = scientific(cell) {
         return match scientific {
@@ -225,6 +236,14 @@ pub struct Reading {
     pub international: bool,
 }
 
+/// A cell as quoted in a message: cut after 64 characters.
+pub fn shown(raw: &str) -> Cow<'_, str> {
+    match raw.char_indices().nth(64) {
+        Some((at, _)) => Cow::Owned(format!("{}…", &raw[..at])),
+        None => Cow::Borrowed(raw),
+    }
+}
+
 fn parse_error(raw: &str, e: ParseError) -> String {
     let why = match e {
         ParseError::InvalidCountryCode => "unknown country calling code",
@@ -232,14 +251,14 @@ fn parse_error(raw: &str, e: ParseError) -> String {
         ParseError::TooShortAfterIdd | ParseError::TooShortNsn => "too short",
         ParseError::TooLongNsn => "too long",
     };
-    format!("`{raw}` is not a valid phone number ({why})")
+    format!("`{}` is not a valid phone number ({why})", shown(raw))
 }
 
 fn e164(number: &PhoneNumber, raw: &str) -> Result<(String, u64), String> {
     let e164 = number.format_as(PhoneNumberFormat::E164).into_owned();
     let key = e164[1..]
         .parse::<u64>()
-        .map_err(|_| format!("`{raw}` is not a valid phone number"))?;
+        .map_err(|_| format!("`{}` is not a valid phone number", shown(raw)))?;
     Ok((e164, key))
 }
 
@@ -309,7 +328,8 @@ pub fn read(raw: &str, region: Region) -> Result<Reading, String> {
         }
         (None, None) => {
             return Err(format!(
-                "`{raw}` is not a valid phone number for region {}, nor with `+` before it",
+                "`{}` is not a valid phone number for region {}, nor with `+` before it",
+                shown(raw),
                 region.as_region_str()
             ));
         }
@@ -325,7 +345,8 @@ pub fn read(raw: &str, region: Region) -> Result<Reading, String> {
 
 fn invalid_for_region(raw: &str, number: &PhoneNumber, region: Region) -> String {
     format!(
-        "`{raw}` is not a valid phone number for region {}",
+        "`{}` is not a valid phone number for region {}",
+        shown(raw),
         number.get_region_code().map_or_else(
             || region.as_region_str().to_string(),
             |r| r.as_region_str().to_string()
@@ -430,6 +451,21 @@ mod tests {
         // No digits after the marker, or a word: not an extension.
         assert_eq!(number("+1 650 253 0000 next").1, None);
         assert_eq!(number("Max 0151 1234567").1, None);
+    }
+
+    #[test]
+    fn huge_cells_are_not_scanned() {
+        let huge = "a x1 ".repeat(2_000_000);
+        assert!(matches!(
+            split_cell(&huge),
+            Cell::Number {
+                extension: None,
+                ..
+            }
+        ));
+        let region = parse_region("US").unwrap();
+        assert!(read(&huge, region).is_err());
+        assert!(read(&"1".repeat(5_000_000), region).is_err());
     }
 
     #[test]
