@@ -102,6 +102,14 @@ pub struct InputArgs {
     /// Print the column → field table that would be used, and exit.
     #[arg(long)]
     pub print_mapping: bool,
+    /// CRM preset to apply (hubspot, salesforce-report, salesforce-export, pipedrive, zoho,
+    /// google-contacts, outlook, mailchimp), or `none` [default: recognised from the headers].
+    #[arg(long, value_name = "NAME", value_parser = crate::mapping::preset::parse_name)]
+    pub preset: Option<String>,
+    /// A status value nothing maps: `omit` imports the lead without a status, `reject`
+    /// rejects the row [default: the mapping file's `unknown_status`, else omit].
+    #[arg(long, value_name = "POLICY", value_parser = ["omit", "reject"])]
+    pub unknown_status: Option<String>,
     /// Validation threads [default: the number of cores].
     #[arg(long, value_name = "N", value_parser = positive::<usize>)]
     pub threads: Option<usize>,

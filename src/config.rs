@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use rlibphonenumber::Region;
 
 use crate::cli::{CheckArgs, ImportArgs, InputArgs, UsageError};
-use crate::mapping::{Mapping, MappingFile};
+use crate::mapping::{Mapping, MappingFile, MappingOptions};
 use crate::pacing::Pace;
 use crate::retry::RetryPolicy;
 use crate::source::{Source, SourceOptions};
@@ -33,6 +33,8 @@ pub struct InputConfig {
     pub json: bool,
     /// Print the mapping and exit.
     pub print_mapping: bool,
+    /// `--preset` and `--unknown-status`.
+    pub mapping_options: MappingOptions,
     /// Validation threads.
     pub threads: usize,
 }
@@ -50,6 +52,7 @@ impl InputConfig {
             Some(path) => Some((path.clone(), MappingFile::load(path)?)),
             None => None,
         };
+        let mapping_options = mapping_options(args)?;
         let threads = args.threads.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
         });
@@ -68,6 +71,7 @@ impl InputConfig {
             report_dir,
             json: args.json,
             print_mapping: args.print_mapping,
+            mapping_options,
             threads,
         })
     }
@@ -76,10 +80,11 @@ impl InputConfig {
     /// the file, still before any row is validated.
     pub fn open(&self) -> Result<(Source, Mapping, Validator)> {
         let source = Source::open(&self.csv, self.source)?;
-        let mapping = Mapping::resolve(
+        let mapping = Mapping::resolve_with(
             source.headers(),
             self.mapping_file.as_ref().map(|(p, m)| (p.as_path(), m)),
             &self.csv,
+            &self.mapping_options,
         )?;
         let validator = Validator::new(&mapping, self.default_region);
         Ok((source, mapping, validator))
@@ -96,6 +101,22 @@ impl InputConfig {
         crate::report::ReportWriter::create(dir, headers)
             .with_context(|| format!("cannot write in `{}`", dir.display()))
     }
+}
+
+/// `--preset` (checked against the presets there are) and `--unknown-status`.
+fn mapping_options(args: &InputArgs) -> Result<MappingOptions> {
+    if let Some(name) = &args.preset
+        && !name.trim().eq_ignore_ascii_case("none")
+    {
+        crate::mapping::preset::by_name(name)?;
+    }
+    Ok(MappingOptions {
+        preset: args.preset.clone(),
+        unknown_status: args
+            .unknown_status
+            .as_deref()
+            .and_then(crate::mapping::status::UnknownStatus::parse),
+    })
 }
 
 /// `.nl-import/reports/<file stem>` in the working directory.
