@@ -107,6 +107,14 @@ pub struct InputArgs {
     /// Print the column → field table that would be used, and exit.
     #[arg(long)]
     pub print_mapping: bool,
+    /// CRM preset to apply (hubspot, salesforce-report, salesforce-export, pipedrive, zoho,
+    /// google-contacts, outlook, mailchimp), or `none` [default: recognised from the headers].
+    #[arg(long, value_name = "NAME", value_parser = crate::mapping::preset::parse_name)]
+    pub preset: Option<String>,
+    /// A status value nothing maps: `omit` imports the lead without a status, `reject`
+    /// rejects the row [default: the mapping file's `unknown_status`, else omit].
+    #[arg(long, value_name = "POLICY", value_parser = ["omit", "reject"])]
+    pub unknown_status: Option<String>,
     /// Validation threads [default: the number of cores].
     #[arg(long, value_name = "N", value_parser = positive::<usize>)]
     pub threads: Option<usize>,
@@ -187,6 +195,9 @@ pub struct ImportArgs {
     /// unencrypted).
     #[arg(long)]
     pub allow_insecure_http: bool,
+    /// Also trust the certificates in FILE (PEM), e.g. the CA of a TLS-inspecting proxy.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
     /// Send every valid lead, even those whose payload the API already accepted unchanged.
     #[arg(long)]
     pub full: bool,

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use rlibphonenumber::Region;
 
 use crate::cli::{CheckArgs, ImportArgs, InputArgs, UsageError};
-use crate::mapping::{Mapping, MappingFile};
+use crate::mapping::{Mapping, MappingFile, MappingOptions};
 use crate::pacing::Pace;
 use crate::retry::RetryPolicy;
 use crate::source::{Source, SourceOptions};
@@ -33,6 +33,8 @@ pub struct InputConfig {
     pub json: bool,
     /// Print the mapping and exit.
     pub print_mapping: bool,
+    /// `--preset` and `--unknown-status`.
+    pub mapping_options: MappingOptions,
     /// Validation threads.
     pub threads: usize,
 }
@@ -50,6 +52,7 @@ impl InputConfig {
             Some(path) => Some((path.clone(), MappingFile::load(path)?)),
             None => None,
         };
+        let mapping_options = mapping_options(args)?;
         let threads = args.threads.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
         });
@@ -69,6 +72,7 @@ impl InputConfig {
             report_dir,
             json: args.json,
             print_mapping: args.print_mapping,
+            mapping_options,
             threads,
         })
     }
@@ -77,10 +81,11 @@ impl InputConfig {
     /// the file, still before any row is validated.
     pub fn open(&self) -> Result<(Source, Mapping, Validator)> {
         let source = Source::open(&self.csv, &self.source)?;
-        let mapping = Mapping::resolve(
+        let mapping = Mapping::resolve_with(
             source.headers(),
             self.mapping_file.as_ref().map(|(p, m)| (p.as_path(), m)),
             &self.csv,
+            &self.mapping_options,
         )?;
         let validator = Validator::new(&mapping, self.default_region);
         Ok((source, mapping, validator))
@@ -97,6 +102,22 @@ impl InputConfig {
         crate::report::ReportWriter::create(dir, headers)
             .with_context(|| format!("cannot write in `{}`", dir.display()))
     }
+}
+
+/// `--preset` (checked against the presets there are) and `--unknown-status`.
+fn mapping_options(args: &InputArgs) -> Result<MappingOptions> {
+    if let Some(name) = &args.preset
+        && !name.trim().eq_ignore_ascii_case("none")
+    {
+        crate::mapping::preset::by_name(name)?;
+    }
+    Ok(MappingOptions {
+        preset: args.preset.clone(),
+        unknown_status: args
+            .unknown_status
+            .as_deref()
+            .and_then(crate::mapping::status::UnknownStatus::parse),
+    })
 }
 
 /// `.nl-import/reports/<file stem>` in the working directory.
@@ -150,6 +171,8 @@ pub struct ImportConfig {
     pub input: InputConfig,
     /// Where the leads go.
     pub target: Target,
+    /// How the API is reached: proxy and trusted certificates.
+    pub network: crate::http::Network,
     /// The state file.
     pub state: PathBuf,
     /// `source` sent with each batch.
@@ -225,19 +248,21 @@ impl ImportConfig {
                 "`--delete-missing` needs a server that outlives the run; the in-process --sandbox does not".to_owned()
             ).into());
         }
-        let target = if args.sandbox {
-            Target::Sandbox
+        let (target, network) = if args.sandbox {
+            (Target::Sandbox, crate::http::Network::direct())
         } else {
             let base_url = check_url(&args.api_url, args.allow_insecure_http).map_err(|e| {
                 let shown = crate::cli::redact_userinfo(&args.api_url);
                 UsageError(format!("{e:#}").replace(&args.api_url, &shown))
             })?;
+            let network = crate::http::Network::from_env(&base_url, args.ca_cert.as_deref())?;
             let key = read_key(args.api_key_file.as_deref())?;
-            Target::Api { base_url, key }
+            (Target::Api { base_url, key }, network)
         };
         Ok(ImportConfig {
             input,
             target,
+            network,
             state: args.state.clone(),
             source: args.source.clone(),
             batch_size: args.batch_size,
@@ -289,6 +314,12 @@ pub fn check_url(url: &str, allow_insecure: bool) -> Result<String> {
     if !parsed.username().is_empty() || parsed.password().is_some() {
         bail!(
             "`--api-url` must not carry credentials; the key goes in NATURALEAD_API_KEY or --api-key-file"
+        );
+    }
+    // Not echoed: a query string may be where someone put the key.
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        bail!(
+            "`--api-url` must not carry a query string or fragment (`?…`, `#…`): give the API's base URL, e.g. https://api.naturalead.ai/api; the key goes in NATURALEAD_API_KEY or --api-key-file"
         );
     }
     Ok(url.trim_end_matches('/').to_owned())
@@ -352,6 +383,22 @@ mod tests {
         assert!(check_url("ftp://x/api", true).is_err());
         assert!(check_url("not a url", false).is_err());
         assert!(check_url("https://user:pw@x/api", false).is_err());
+    }
+
+    #[test]
+    fn urls_with_a_query_or_fragment_are_refused_without_echoing_them() {
+        for url in [
+            "https://host/api?key=1#x",
+            "https://host/api?key=nl_live_secret",
+            "https://host/api?",
+            "https://host/api#frag",
+            "http://127.0.0.1:8787/api?x=1",
+        ] {
+            let err = check_url(url, false).unwrap_err().to_string();
+            assert!(err.contains("query string or fragment"), "{url}: {err}");
+            assert!(!err.contains("secret") && !err.contains("key=1"), "{err}");
+        }
+        assert!(check_url("https://host/api", false).is_ok());
     }
 
     #[test]

@@ -134,6 +134,8 @@ pub struct ImportSummary {
     pub reports: ReportPaths,
     /// How the input was read: format, sheet, encoding and why, lines skipped.
     pub reading: crate::source::SourceReport,
+    /// What the mapping decided, counted over the rows validated in this session.
+    pub mapping: crate::mapping::MappingSummary,
 }
 
 /// What one session (process) of a run did.
@@ -173,6 +175,8 @@ pub struct SessionStats {
     pub rate_window_secs: f64,
     /// Requests sent as a share of what the quota allowed over the session's sending time.
     pub quota_used: f64,
+    /// The rate policy kept: `--rate`/`--rate-window`, and the server's stricter ones.
+    pub rate_policy: Option<crate::pacing::RatePolicy>,
     /// Leads accepted per minute over the session.
     pub leads_per_minute: f64,
 }
@@ -193,9 +197,13 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
         }
     }
     if input.print_mapping {
-        write!(stdout, "{}", mapping.table())?;
+        write!(stdout, "{}", mapping.table(input.default_region))?;
         return Ok(exit::SUCCESS);
     }
+    if !cfg.quiet {
+        write!(stderr, "{}", mapping.brief(input.default_region))?;
+    }
+    let mapping_stats = validator.stats();
     // Reports are written at the end: find out now, before anything is sent, whether they
     // can be written at all.
     probe_report_dir(&input.report_dir).context(
@@ -412,6 +420,7 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
     session.pauses = outcome.pauses;
     session.shared_budget_signals = outcome.shared_budget_signals;
     session.quota_used = outcome.quota_used;
+    session.rate_policy = Some(outcome.rate_policy.clone());
     session.leads_per_minute =
         outcome.leads_imported as f64 * 60.0 / elapsed.as_secs_f64().max(1e-9);
 
@@ -493,6 +502,7 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
             valid_jsonl: None,
         },
         reading,
+        mapping: mapping.summary(&mapping_stats, input.default_region),
     };
     write_json(&summary.reports.summary_json, &summary)
         .context("cannot write summary.json")
@@ -683,6 +693,11 @@ fn print_summary(
     if !cfg.quiet && counts.total_rows() > 0 {
         write!(stderr, "{}", counts.table())?;
     }
+    if !cfg.quiet {
+        for line in summary.mapping.notices() {
+            writeln!(stderr, "note: {line}")?;
+        }
+    }
     if let Some(message) = &summary.message {
         writeln!(stderr, "nl-import: {message}")?;
     }
@@ -765,6 +780,7 @@ struct SessionOutcome {
     pauses: u64,
     shared_budget_signals: u64,
     quota_used: f64,
+    rate_policy: crate::pacing::RatePolicy,
     new: u64,
     changed: u64,
     deletion: Option<Deletion>,
@@ -834,6 +850,7 @@ impl Coordinator<'_> {
                     timeout: cfg.timeout,
                     policy: cfg.policy,
                     concurrency: cfg.concurrency,
+                    network: cfg.network.clone(),
                 },
                 Arc::clone(&pacer),
                 Arc::clone(&interrupted),
@@ -1019,6 +1036,16 @@ impl Coordinator<'_> {
                     "the API answered {message} for the sync endpoint: check --api-url (it should end in /api)"
                 )),
             ),
+            (Some(Stop::Unreachable(message)), _) => (
+                RunStatus::Stopped,
+                Some(format!(
+                    "cannot reach {}: {message}. Every unsent row is still pending: run the same command again once it is fixed",
+                    match &cfg.target {
+                        Target::Api { base_url, .. } => base_url.as_str(),
+                        Target::Sandbox => "the sandbox",
+                    }
+                )),
+            ),
             (_, Some(error)) => (
                 RunStatus::Interrupted,
                 Some(format!("reading stopped: {error}")),
@@ -1047,7 +1074,7 @@ impl Coordinator<'_> {
         let sending = sending_started.elapsed();
         let requests = uploader.stats.requests.load(Ordering::Relaxed);
         // Over a time t the pace allows one request at once and one per period after it.
-        let allowed = sending.as_secs_f64() / cfg.pace.period().as_secs_f64() + 1.0;
+        let allowed = sending.as_secs_f64() / pacer.pace().period().as_secs_f64() + 1.0;
         Ok(SessionOutcome {
             status,
             message,
@@ -1064,6 +1091,7 @@ impl Coordinator<'_> {
             pauses: pacer.stats.pauses.load(Ordering::Relaxed),
             shared_budget_signals: pacer.stats.shared_budget.load(Ordering::Relaxed),
             quota_used: (requests as f64 / allowed).min(1.0),
+            rate_policy: pacer.policy(),
             new: self.new,
             changed: self.changed,
             deletion,
@@ -1525,6 +1553,11 @@ fn describe_config(
     });
     if let Some(sheet) = source.sheet() {
         config["sheet"] = sheet.into();
+    }
+    // Presets, phone order, value maps, the unknown-status policy: only when they say
+    // more than the column list, so runs recorded without them still resume.
+    if let Some(rules) = mapping.fingerprint() {
+        config["mapping_rules"] = rules;
     }
     config.to_string()
 }
