@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use rlibphonenumber::Region;
 
-use crate::cli::{CheckArgs, ImportArgs, InputArgs};
-use crate::mapping::{Mapping, MappingFile};
+use crate::cli::{CheckArgs, ImportArgs, InputArgs, UsageError};
+use crate::mapping::{Mapping, MappingFile, MappingOptions};
 use crate::pacing::Pace;
 use crate::retry::RetryPolicy;
 use crate::source::{Source, SourceOptions};
@@ -33,6 +33,8 @@ pub struct InputConfig {
     pub json: bool,
     /// Print the mapping and exit.
     pub print_mapping: bool,
+    /// `--preset` and `--unknown-status`.
+    pub mapping_options: MappingOptions,
     /// Validation threads.
     pub threads: usize,
 }
@@ -50,9 +52,7 @@ impl InputConfig {
             Some(path) => Some((path.clone(), MappingFile::load(path)?)),
             None => None,
         };
-        if args.threads == Some(0) {
-            bail!("`--threads` must be at least 1");
-        }
+        let mapping_options = mapping_options(args)?;
         let threads = args.threads.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
         });
@@ -65,12 +65,14 @@ impl InputConfig {
             source: SourceOptions {
                 encoding: args.encoding,
                 delimiter: args.delimiter,
+                sheet: args.sheet.clone(),
             },
             mapping_file,
             default_region,
             report_dir,
             json: args.json,
             print_mapping: args.print_mapping,
+            mapping_options,
             threads,
         })
     }
@@ -78,11 +80,12 @@ impl InputConfig {
     /// Opens the input and resolves the mapping against its header: the checks that need
     /// the file, still before any row is validated.
     pub fn open(&self) -> Result<(Source, Mapping, Validator)> {
-        let source = Source::open(&self.csv, self.source)?;
-        let mapping = Mapping::resolve(
+        let source = Source::open(&self.csv, &self.source)?;
+        let mapping = Mapping::resolve_with(
             source.headers(),
             self.mapping_file.as_ref().map(|(p, m)| (p.as_path(), m)),
             &self.csv,
+            &self.mapping_options,
         )?;
         let validator = Validator::new(&mapping, self.default_region);
         Ok((source, mapping, validator))
@@ -99,6 +102,22 @@ impl InputConfig {
         crate::report::ReportWriter::create(dir, headers)
             .with_context(|| format!("cannot write in `{}`", dir.display()))
     }
+}
+
+/// `--preset` (checked against the presets there are) and `--unknown-status`.
+fn mapping_options(args: &InputArgs) -> Result<MappingOptions> {
+    if let Some(name) = &args.preset
+        && !name.trim().eq_ignore_ascii_case("none")
+    {
+        crate::mapping::preset::by_name(name)?;
+    }
+    Ok(MappingOptions {
+        preset: args.preset.clone(),
+        unknown_status: args
+            .unknown_status
+            .as_deref()
+            .and_then(crate::mapping::status::UnknownStatus::parse),
+    })
 }
 
 /// `.nl-import/reports/<file stem>` in the working directory.
@@ -152,6 +171,8 @@ pub struct ImportConfig {
     pub input: InputConfig,
     /// Where the leads go.
     pub target: Target,
+    /// How the API is reached: proxy and trusted certificates.
+    pub network: crate::http::Network,
     /// The state file.
     pub state: PathBuf,
     /// `source` sent with each batch.
@@ -201,12 +222,19 @@ pub struct PayloadSettings {
     pub default_region: String,
     /// The encoding the file is read with (after detection).
     pub encoding: &'static str,
-    /// The delimiter (after sniffing).
-    pub delimiter: String,
+    /// The delimiter (after sniffing; none for a workbook).
+    pub delimiter: Option<String>,
     /// `--source`, sent with every batch.
     pub source: Option<String>,
     /// Where the leads go (`sandbox` for `--sandbox`).
     pub api: String,
+    /// The sheet of a workbook.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<String>,
+    /// What of the mapping shapes payloads beyond its column list (presets, phone order,
+    /// value tables, the unknown-status policy): the mapping's own account of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mapping_rules: Option<serde_json::Value>,
 }
 
 impl PayloadSettings {
@@ -254,52 +282,28 @@ impl RejectBudget {
 impl ImportConfig {
     /// Validates the `import` flags and reads the key; nothing is sent yet.
     pub fn from_args(args: &ImportArgs, quiet: bool) -> Result<ImportConfig> {
+        // Single values were checked by clap's value parsers (see `cli`); combinations here.
         let input = InputConfig::from_args(&args.input)?;
-        if !(1..=100).contains(&args.batch_size) {
-            bail!(
-                "`--batch-size {}`: a sync request carries 1 to 100 leads",
-                args.batch_size
-            );
-        }
-        if args.rate == 0 {
-            bail!("`--rate` must be at least 1 request per window");
-        }
-        if !(args.rate_window.is_finite() && args.rate_window > 0.0) {
-            bail!("`--rate-window` must be a positive number of seconds");
-        }
-        if args.concurrency == 0 {
-            bail!("`--concurrency` must be at least 1");
-        }
-        if !(args.timeout.is_finite() && args.timeout > 0.0) {
-            bail!("`--timeout` must be a positive number of seconds");
-        }
-        if args.max_attempts == 0 {
-            bail!("`--max-attempts` must be at least 1");
-        }
-        if !(0.0..=1.0).contains(&args.max_delete_ratio) {
-            bail!("`--max-delete-ratio` is a share between 0 and 1 (0.1 = 10%)");
-        }
-        let max_rejects = match &args.max_rejects {
-            Some(s) => Some(RejectBudget::parse(s).with_context(|| {
-                format!("`--max-rejects {s}`: give a number of rows, or a percentage such as 5%")
-            })?),
-            None => None,
-        };
         if args.delete_missing && args.sandbox {
-            bail!(
-                "`--delete-missing` needs a server that outlives the run; the in-process --sandbox does not"
-            );
+            return Err(UsageError(
+                "`--delete-missing` needs a server that outlives the run; the in-process --sandbox does not".to_owned()
+            ).into());
         }
-        let target = if args.sandbox {
-            Target::Sandbox
+        let (target, network) = if args.sandbox {
+            (Target::Sandbox, crate::http::Network::direct())
         } else {
-            let base_url = check_url(&args.api_url, args.allow_insecure_http)?;
+            let base_url = check_url(&args.api_url, args.allow_insecure_http).map_err(|e| {
+                let shown = crate::cli::redact_userinfo(&args.api_url);
+                UsageError(format!("{e:#}").replace(&args.api_url, &shown))
+            })?;
+            let network = crate::http::Network::from_env(&base_url, args.ca_cert.as_deref())?;
             let key = read_key(args.api_key_file.as_deref())?;
-            Target::Api { base_url, key }
+            (Target::Api { base_url, key }, network)
         };
         Ok(ImportConfig {
             input,
             target,
+            network,
             state: args.state.clone(),
             source: args.source.clone(),
             batch_size: args.batch_size,
@@ -321,7 +325,7 @@ impl ImportConfig {
             max_delete_ratio: args.max_delete_ratio,
             dry_run: args.dry_run,
             max_duration: args.max_duration,
-            max_rejects,
+            max_rejects: args.max_rejects,
         })
     }
 }
@@ -349,6 +353,7 @@ impl ImportConfig {
             dry_run: _,
             max_duration: _,
             max_rejects: _,
+            network: _,
         } = self;
         let InputConfig {
             csv: _,
@@ -359,12 +364,24 @@ impl ImportConfig {
             report_dir: _,
             json: _,
             print_mapping: _,
+            // Resolved into `mapping` (`--preset`, `--unknown-status`).
+            mapping_options: _,
             threads: _,
         } = input;
         let Mapping {
             columns,
             headers,
             tag_separator,
+            // The mapping's own account of these: `Mapping::fingerprint`.
+            tags_ignore: _,
+            phones: _,
+            phone_order_from: _,
+            preset: _,
+            preset_tie: _,
+            status: _,
+            policy_source: _,
+            country_names: _,
+            extension_key: _,
         } = mapping;
         PayloadSettings {
             mapping: headers
@@ -375,12 +392,14 @@ impl ImportConfig {
             tag_separator: tag_separator.clone(),
             default_region: format!("{default_region:?}"),
             encoding: source.decoder().name(),
-            delimiter: (source.delimiter() as char).to_string(),
+            delimiter: source.delimiter().map(|d| (d as char).to_string()),
             source: sync_source.clone(),
             api: match target {
                 Target::Sandbox => "sandbox".to_owned(),
                 Target::Api { base_url, .. } => base_url.clone(),
             },
+            sheet: source.sheet().map(str::to_owned),
+            mapping_rules: mapping.fingerprint(),
         }
     }
 
@@ -424,6 +443,12 @@ pub fn check_url(url: &str, allow_insecure: bool) -> Result<String> {
     if !parsed.username().is_empty() || parsed.password().is_some() {
         bail!(
             "`--api-url` must not carry credentials; the key goes in NATURALEAD_API_KEY or --api-key-file"
+        );
+    }
+    // Not echoed: a query string may be where someone put the key.
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        bail!(
+            "`--api-url` must not carry a query string or fragment (`?…`, `#…`): give the API's base URL, e.g. https://api.naturalead.ai/api; the key goes in NATURALEAD_API_KEY or --api-key-file"
         );
     }
     Ok(url.trim_end_matches('/').to_owned())
@@ -487,6 +512,22 @@ mod tests {
         assert!(check_url("ftp://x/api", true).is_err());
         assert!(check_url("not a url", false).is_err());
         assert!(check_url("https://user:pw@x/api", false).is_err());
+    }
+
+    #[test]
+    fn urls_with_a_query_or_fragment_are_refused_without_echoing_them() {
+        for url in [
+            "https://host/api?key=1#x",
+            "https://host/api?key=nl_live_secret",
+            "https://host/api?",
+            "https://host/api#frag",
+            "http://127.0.0.1:8787/api?x=1",
+        ] {
+            let err = check_url(url, false).unwrap_err().to_string();
+            assert!(err.contains("query string or fragment"), "{url}: {err}");
+            assert!(!err.contains("secret") && !err.contains("key=1"), "{err}");
+        }
+        assert!(check_url("https://host/api", false).is_ok());
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //!
 //! # Layout, in pipeline order
 //!
-//! - [`cli`] and [`config`]: flags, then validated configuration.
-//! - [`source`]: bytes → records (encodings, delimiters, row and line numbers).
+//! - [`cli`], [`config_file`] and [`config`]: flags (with defaults from a config file), then
+//!   validated configuration.
+//! - [`source`]: bytes → records (CSV in its encodings, gzip and zstd, workbook sheets;
+//!   title rows and footers skipped; row and line numbers).
 //! - [`mapping`]: header → lead fields (automatic, or a TOML mapping file).
 //! - [`validate`]: a mapped row → a [`lead::Lead`] or every problem it has.
 //! - [`pipeline`]: the three above on several threads, back in file order, plus the
@@ -17,18 +19,22 @@
 //!   logic, nothing sent), `summary` (exit code, `summary.json`), `progress`, `shutdown`
 //!   (one cancellation token for Ctrl-C, SIGTERM and `--max-duration`).
 //! - [`upload`]: one batch (or delete) to the sync endpoint, paced by [`pacing`], retried
-//!   by [`retry`]; [`stats`]: the session's counters, one set shared by every task.
+//!   by [`retry`], over the client of [`http`] (proxies and trusted certificates);
+//!   [`stats`]: the session's counters, one set shared by every task.
 //! - [`checkpoint`]: the SQLite state file (its versioned schema and migrations, the runs,
 //!   the per-lead delta state with the payloads `--delete-missing` can undo); [`lock`]:
 //!   one run at a time; [`status`] reads the state.
+//! - [`text`]: server text cut to one sane line for tables, logs and reports.
 //! - [`fsutil`] and [`exit`]: owner-only files, exit codes.
 
 pub mod check;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;
+pub mod config_file;
 pub mod exit;
 pub mod fsutil;
+pub mod http;
 pub mod import;
 pub mod lead;
 pub mod lock;
@@ -40,5 +46,6 @@ pub mod retry;
 pub mod source;
 pub mod stats;
 pub mod status;
+pub mod text;
 pub mod upload;
 pub mod validate;

@@ -529,7 +529,7 @@ impl Engine {
                     phone: pre.phone,
                     id: pre.id,
                 },
-                record: self.records.then(|| std::mem::take(&mut raw.record)),
+                record: self.records.then(|| raw.record.to_byte_record()),
             },
             (true, false) => Resolved::Rejected {
                 problems: duplicates,
@@ -825,6 +825,9 @@ fn pre_validate<'r>(
         pre.original = decoder.decode_lossy(&raw.record);
         None
     };
+    if let Some(message) = &raw.malformed {
+        return malformed(pre, message.clone());
+    }
     if raw.record.len() != setup.width {
         return malformed(
             pre,
@@ -837,15 +840,7 @@ fn pre_validate<'r>(
         );
     }
     if let Err(column) = decoder.decode_record_into(&raw.record, fields) {
-        return malformed(
-            pre,
-            format!(
-                "line {}: column {} holds bytes that are not valid {}; pass --encoding if the file uses another one",
-                raw.line,
-                column + 1,
-                decoder.name()
-            ),
-        );
+        return malformed(pre, decoder.problem(raw.line, column + 1));
     }
     let mut lead = None;
     if setup.leads {
@@ -930,7 +925,7 @@ mod tests {
     }
 
     fn open(path: &std::path::Path) -> (Source, Validator) {
-        let source = Source::open(path, crate::source::SourceOptions::default()).unwrap();
+        let source = Source::open(path, &crate::source::SourceOptions::default()).unwrap();
         let mapping = crate::mapping::Mapping::resolve(source.headers(), None, path).unwrap();
         let validator = Validator::new(&mapping, crate::validate::parse_region("US").unwrap());
         (source, validator)

@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use rand::SeedableRng;
@@ -87,6 +88,11 @@ pub enum Stop {
     /// The message names the status (`HTTP 404: …`).
     #[error("{0}")]
     NotFound(String),
+    /// Nothing of this session was answered yet and the API cannot be reached (connection
+    /// refused, unknown host, TLS or proxy failure): the whole run stops at once. The
+    /// message says why and names the fix when there is one.
+    #[error("{0}")]
+    Unreachable(String),
     /// The run was interrupted before the batch could be (re)sent.
     #[error("interrupted")]
     Interrupted,
@@ -139,6 +145,8 @@ pub struct Uploader {
     policy: RetryPolicy,
     cancel: CancellationToken,
     stats: Arc<Stats>,
+    /// Whether any request of this session got an HTTP answer.
+    answered: AtomicBool,
 }
 
 /// Settings of an [`Uploader`].
@@ -156,6 +164,8 @@ pub struct UploadSettings {
     pub policy: RetryPolicy,
     /// Requests in flight at most (sizes the connection pool).
     pub concurrency: usize,
+    /// Proxy and trusted certificates.
+    pub network: crate::http::Network,
 }
 
 /// What became of a batch, and what it cost.
@@ -187,6 +197,8 @@ enum Exchange<T> {
     },
     /// Cancelled before an answer.
     Interrupted,
+    /// Stopped without an answer: the API cannot be reached.
+    Stopped(Stop),
 }
 
 impl Uploader {
@@ -198,16 +210,12 @@ impl Uploader {
         cancel: CancellationToken,
         stats: Arc<Stats>,
     ) -> reqwest::Result<Uploader> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("nl-import/", env!("CARGO_PKG_VERSION")))
-            .timeout(settings.timeout)
-            .connect_timeout(Duration::from_secs(10).min(settings.timeout))
-            .pool_max_idle_per_host(settings.concurrency)
-            .no_proxy()
-            // A redirect would carry the X-API-Key header to wherever it points (reqwest
-            // strips only Authorization and cookies), maybe over plain HTTP: never follow.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+        // Redirects are never followed: one would carry the X-API-Key header to wherever it
+        // points (reqwest strips only Authorization and cookies), maybe over plain HTTP.
+        let client = settings
+            .network
+            .client(settings.timeout, settings.concurrency)?;
+        tracing::info!("{}", settings.network.describe());
         Ok(Uploader {
             client,
             url: format!("{}/leads/sync", settings.base_url.trim_end_matches('/')),
@@ -217,6 +225,7 @@ impl Uploader {
             policy: settings.policy,
             cancel,
             stats,
+            answered: AtomicBool::new(false),
         })
     }
 
@@ -271,6 +280,7 @@ impl Uploader {
                     ]);
                 }
                 Exchange::Interrupted => return Err(Stop::Interrupted),
+                Exchange::Stopped(stop) => return Err(stop),
             };
             let message = self.stop_for(&answer)?;
             match refusal(answer.status, &message, leads.len()) {
@@ -340,9 +350,14 @@ impl Uploader {
             let (problem, retry_after) = match self.attempt(method.clone(), body).await {
                 Err(e) => {
                     Stats::add(&self.stats.transport_errors, 1);
-                    (transport_message(&e), None)
+                    let failure = crate::http::explain(&e);
+                    if failure.unreachable && !self.answered.load(Ordering::Relaxed) {
+                        return Exchange::Stopped(Stop::Unreachable(failure.message));
+                    }
+                    (failure.message, None)
                 }
                 Ok(answer) => {
+                    self.answered.store(true, Ordering::Relaxed);
                     self.pacer.observe(&answer.rate, sent_at);
                     match classify_status(answer.status) {
                         StatusAction::Success => match read(&answer.body) {
@@ -429,6 +444,7 @@ impl Uploader {
             }
             Exchange::GaveUp { attempts, last } => Err(DeleteError::GaveUp { attempts, last }),
             Exchange::Interrupted => Err(Stop::Interrupted.into()),
+            Exchange::Stopped(stop) => Err(stop.into()),
         }
     }
 
@@ -479,7 +495,7 @@ impl Uploader {
         let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let rate = RateHeaders::parse(|name| text(name));
         let retry_after = text("retry-after").and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let location = text("location").map(|l| self.redact(l));
+        let location = text("location").map(|l| crate::text::server_text(&self.redact(l)));
         let body = self.redact(&response.text().await?);
         Ok(Answer {
             status,
@@ -524,45 +540,20 @@ struct Answer {
     body: String,
 }
 
-/// A transport error in words, without the URL's query or anything secret.
-fn transport_message(err: &reqwest::Error) -> String {
-    let kind = if err.is_timeout() {
-        "timed out"
-    } else if err.is_connect() {
-        "could not connect"
-    } else if err.is_body() || err.is_decode() {
-        "the answer was cut off"
-    } else {
-        "connection error"
-    };
-    let mut source = std::error::Error::source(err);
-    let mut detail = String::new();
-    while let Some(s) = source {
-        detail = s.to_string();
-        source = s.source();
-    }
-    if detail.is_empty() {
-        kind.to_owned()
-    } else {
-        format!("{kind} ({detail})")
-    }
-}
-
 /// The message of an error body (`{"error": ...}` or `{"message": ...}`), or the body itself
-/// cut short.
+/// (an HTML page: its title), on one line and cut short.
 pub fn error_message(body: &str) -> String {
     if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(body) {
         for key in ["error", "message", "detail", "msg"] {
             if let Some(Value::String(s)) = map.get(key) {
-                return s.clone();
+                return crate::text::server_text(s);
             }
         }
     }
-    let body = body.trim();
-    if body.is_empty() {
-        return "(empty body)".to_owned();
+    match crate::text::server_text(body) {
+        text if text.is_empty() => "(empty body)".to_owned(),
+        text => text,
     }
-    body.chars().take(200).collect()
 }
 
 /// What to do with a batch refused as a whole.
@@ -647,11 +638,12 @@ fn read_sync(body: &str, ids: &[&str]) -> Result<Vec<Settled>, String> {
                             .ok_or_else(|| format!("errors entry names unknown lead_id `{id}`"))?
                     }
                 };
-                let message = ["error", "message", "detail", "msg"]
-                    .iter()
-                    .find_map(|k| entry.get(*k).and_then(Value::as_str))
-                    .unwrap_or("the API refused this lead")
-                    .to_owned();
+                let message = crate::text::server_text(
+                    ["error", "message", "detail", "msg"]
+                        .iter()
+                        .find_map(|k| entry.get(*k).and_then(Value::as_str))
+                        .unwrap_or("the API refused this lead"),
+                );
                 let class = if is_phone_conflict(&message.to_ascii_lowercase()) {
                     ErrorClass::DuplicateInAccount
                 } else {
@@ -821,6 +813,16 @@ mod tests {
         assert_eq!(error_message(r#"{"message":"nope","error":1}"#), "nope");
         assert_eq!(error_message(""), "(empty body)");
         assert_eq!(error_message("Bad Gateway"), "Bad Gateway");
+        // Server text is one line, an HTML page its title, a long message cut.
+        assert_eq!(
+            error_message(
+                "<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>nginx</body></html>"
+            ),
+            "413 Request Entity Too Large"
+        );
+        assert_eq!(error_message(r#"{"error":"two\nlines"}"#), "two lines");
+        let long = error_message(&format!(r#"{{"error":"{}"}}"#, "x".repeat(5000)));
+        assert_eq!(long.chars().count(), crate::text::MAX_SERVER_TEXT + 1);
     }
 
     #[test]
@@ -834,6 +836,7 @@ mod tests {
                 timeout: Duration::from_secs(1),
                 policy: RetryPolicy::default(),
                 concurrency: 1,
+                network: crate::http::Network::direct(),
             },
             Arc::new(Pacer::new(crate::pacing::Pace {
                 rate: 1,

@@ -67,7 +67,8 @@ fn json_out(out: &std::process::Output) -> Value {
 
 fn base_args() -> Vec<&'static str> {
     let mut args = fast();
-    args.extend(["--source", "crm"]);
+    // A status nothing maps rejects its row (the case: `bogus`, `invalid_status`).
+    args.extend(["--source", "crm", "--unknown-status", "reject"]);
     args
 }
 

@@ -51,6 +51,10 @@ pub(super) struct SessionEnd {
     pub pauses: u64,
     /// Answers showing another client spending the key's budget (from the pacer).
     pub shared_budget: u64,
+    /// The rate policy kept (from the pacer).
+    pub rate_policy: Option<crate::pacing::RatePolicy>,
+    /// Requests the pace allowed over `sending` (from the pacer).
+    pub requests_allowed: f64,
 }
 
 /// A batch back from its upload task.
@@ -228,6 +232,8 @@ impl<'a> Coordinator<'a> {
             input_changed,
             pauses: 0,
             shared_budget: 0,
+            rate_policy: None,
+            requests_allowed: 1.0,
         })
     }
 
@@ -324,6 +330,16 @@ impl<'a> Coordinator<'a> {
                 RunStatus::Stopped,
                 Some(format!(
                     "the API answered {message} for the sync endpoint: check --api-url (it should end in /api)"
+                )),
+            ),
+            (Some(Stop::Unreachable(message)), _, _) => (
+                RunStatus::Stopped,
+                Some(format!(
+                    "cannot reach {}: {message}. Every unsent row is still pending: run the same command again once it is fixed",
+                    match &self.cfg.target {
+                        crate::config::Target::Api { base_url, .. } => base_url.as_str(),
+                        crate::config::Target::Sandbox => "the sandbox",
+                    }
                 )),
             ),
             (_, Some(error), _) => (

@@ -47,6 +47,7 @@ pub(super) fn run(
         (Some(cp), false) => Some(cp.delta(&spec.scope)?),
         _ => None,
     };
+    let reading = source.report();
     let mut report = cfg.input.open_report(source.headers())?;
     let mut seen = Seen::default();
     let mut tally = Tally::default();
@@ -121,6 +122,7 @@ pub(super) fn run(
             summary_json: cfg.input.report_dir.join("summary.json"),
             valid_jsonl: None,
         },
+        reading: reading.get(),
     };
     write_json(&summary.reports.summary_json, &summary).context("cannot write summary.json")?;
     summary::print_dry_run(cfg, &summary, &counts, stdout, stderr)?;

@@ -53,10 +53,24 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let started = Instant::now();
     let (source, mapping, validator) = cfg.input.open()?;
+    let region = cfg.input.default_region;
+    let reading = source.report();
+    if !cfg.quiet {
+        for notice in reading
+            .get()
+            .opening_notices(&cfg.input.csv.display().to_string())
+        {
+            writeln!(stderr, "{notice}")?;
+        }
+    }
     if cfg.input.print_mapping {
-        write!(stdout, "{}", mapping.table())?;
+        write!(stdout, "{}", mapping.table(region))?;
         return Ok(exit::SUCCESS);
     }
+    if !cfg.quiet {
+        write!(stderr, "{}", mapping.brief(region))?;
+    }
+    let mapping_stats = validator.stats();
     let input = plan::describe(cfg, (source, mapping, validator))?;
     if cfg.dry_run {
         return dry_run::run(cfg, input, stdout, stderr);
@@ -70,6 +84,7 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
     let run_id = session.run_id;
     let resumed = session.resume.is_some();
     let headers = input.source.headers().to_vec();
+    let mapping = input.mapping.clone();
     let stats = Arc::new(Stats::default());
     let end = run_session(cfg, &mut checkpoint, session, input, &stats, stderr)?;
     let mut report = Report {
@@ -81,6 +96,8 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
             resumed,
             ..SessionStats::default()
         },
+        reading,
+        mapping: mapping.summary(&mapping_stats, region),
     };
     report.finish(&headers, end, &stats, started, (stdout, stderr))
 }
@@ -108,11 +125,7 @@ fn run_session(
         ..ResumeState::default()
     });
     if resumed && !cfg.quiet {
-        writeln!(
-            stderr,
-            "resuming run #{}: {} leads imported and {} rows rejected before; rows up to {} are settled",
-            session.run_id, resume.imported, resume.rejected, resume.skip.through
-        )?;
+        say_resuming(session.run_id, &resume, stderr)?;
     }
     let delta = if cfg.full {
         None
@@ -191,6 +204,9 @@ fn run_session(
         let end = end.map(|end| SessionEnd {
             pauses: pacer.stats.pauses.load(Relaxed),
             shared_budget: pacer.stats.shared_budget.load(Relaxed),
+            rate_policy: Some(pacer.policy()),
+            // Over a time t the pace allows one request at once and one per period after it.
+            requests_allowed: end.sending.as_secs_f64() / pacer.pace().period().as_secs_f64() + 1.0,
             ..end
         });
         if let Some(sb) = sandbox {
@@ -205,6 +221,16 @@ fn run_session(
         }
         end
     })
+}
+
+/// What a resumed session starts from, on stderr.
+fn say_resuming(run_id: i64, resume: &ResumeState, stderr: &mut dyn Write) -> Result<()> {
+    writeln!(
+        stderr,
+        "resuming run #{run_id}: {} leads imported and {} rows rejected before; rows up to {} are settled",
+        resume.imported, resume.rejected, resume.skip.through
+    )?;
+    Ok(())
 }
 
 /// The uploader of a session, to the API or to the in-process `sandbox`.
@@ -228,6 +254,7 @@ fn uploader(
             timeout: cfg.timeout,
             policy: cfg.policy,
             concurrency: cfg.concurrency,
+            network: cfg.network.clone(),
         },
         Arc::clone(pacer),
         shutdown.token().clone(),
@@ -243,6 +270,10 @@ struct Report<'a> {
     checkpoint: &'a mut Checkpoint,
     run_id: i64,
     session: SessionStats,
+    /// How the input was read.
+    reading: crate::source::ReportHandle,
+    /// What the mapping decided.
+    mapping: crate::mapping::MappingSummary,
 }
 
 impl Report<'_> {
@@ -289,9 +320,8 @@ impl Report<'_> {
         session.shared_budget_signals = end.shared_budget;
         session.rate = cfg.pace.rate;
         session.rate_window_secs = cfg.pace.window.as_secs_f64();
-        // Over a time t the pace allows one request at once and one per period after it.
-        let allowed = end.sending.as_secs_f64() / cfg.pace.period().as_secs_f64() + 1.0;
-        session.quota_used = (counts_now.requests as f64 / allowed).min(1.0);
+        session.rate_policy = end.rate_policy.clone();
+        session.quota_used = (counts_now.requests as f64 / end.requests_allowed).min(1.0);
         session.leads_per_minute =
             counts_now.leads_imported as f64 * 60.0 / elapsed.as_secs_f64().max(1e-9);
 
@@ -309,6 +339,12 @@ impl Report<'_> {
                 message: end.message.clone(),
             },
         );
+        let reading = self.reading.get();
+        if !cfg.quiet {
+            for notice in reading.closing_notices(&cfg.input.csv.display().to_string()) {
+                writeln!(stderr, "{notice}")?;
+            }
+        }
         let summary = ImportSummary {
             command: "import",
             run_id,
@@ -335,6 +371,8 @@ impl Report<'_> {
                 summary_json: cfg.input.report_dir.join("summary.json"),
                 valid_jsonl: None,
             },
+            reading,
+            mapping: self.mapping.clone(),
         };
         write_json(&summary.reports.summary_json, &summary)
             .context("cannot write summary.json")

@@ -20,6 +20,8 @@ use crate::validate::Validator;
 pub(super) struct Input {
     /// The records to come.
     pub source: Source,
+    /// How columns map to fields.
+    pub mapping: Mapping,
     /// The row validator.
     pub validator: Validator,
     /// What identifies the run (input, its fingerprint, the configuration, the scope).
@@ -56,6 +58,7 @@ pub(super) fn describe(
     };
     Ok(Input {
         source,
+        mapping,
         validator,
         spec,
         line_estimate,

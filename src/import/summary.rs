@@ -63,6 +63,10 @@ pub struct ImportSummary {
     pub state_file: PathBuf,
     /// The report files.
     pub reports: ReportPaths,
+    /// How the input was read: format, sheet, encoding and why, lines skipped.
+    pub reading: crate::source::SourceReport,
+    /// What the mapping decided, counted over the rows validated in this session.
+    pub mapping: crate::mapping::MappingSummary,
 }
 
 /// What one session (process) of a run did.
@@ -89,6 +93,8 @@ pub struct SessionStats {
     pub rate_window_secs: f64,
     /// Requests sent as a share of what the quota allowed over the session's sending time.
     pub quota_used: f64,
+    /// The rate policy kept: `--rate`/`--rate-window`, and the server's stricter ones.
+    pub rate_policy: Option<crate::pacing::RatePolicy>,
     /// Leads accepted per minute over the session.
     pub leads_per_minute: f64,
 }
@@ -128,6 +134,8 @@ pub struct DryRunSummary {
     pub message: Option<String>,
     /// The report files.
     pub reports: ReportPaths,
+    /// How the input was read.
+    pub reading: crate::source::SourceReport,
 }
 
 /// How a run (or a dry run) ended, as far as the exit code goes.
@@ -202,6 +210,11 @@ pub(super) fn print(
 ) -> Result<()> {
     if !cfg.quiet && counts.total_rows() > 0 {
         write!(stderr, "{}", counts.table())?;
+    }
+    if !cfg.quiet {
+        for line in summary.mapping.notices() {
+            writeln!(stderr, "note: {line}")?;
+        }
     }
     if let Some(message) = &summary.message {
         writeln!(stderr, "nl-import: {message}")?;
