@@ -1178,13 +1178,32 @@ def workbook() -> None:
     wb.properties.modified = stamp
     wb.properties.creator = "Events team"
     name = "uk_events_leads.xlsx"
-    wb.save(HERE / name)
+    save_reproducibly(wb, HERE / name, stamp)
     w = Written(3, lines, [1, 2], [])
     finish(name, rows, w, product="Microsoft Excel workbook", args=[],
            imitates="an .xlsx kept by hand: title in A1 (merged), an empty row, the header in row 3, phones "
                     "typed as numbers in some cells, a second sheet",
            encoding="XLSX", delimiter="", line_endings="",
            skips=[(1, "title_row", "sheet row 1: the title"), (2, "blank_row", "sheet row 2: empty")])
+
+
+def save_reproducibly(wb, path: pathlib.Path, stamp: datetime.datetime) -> None:
+    """Saves a workbook with fixed times inside (openpyxl stamps `modified` with the time of
+    saving, and zip entries with the clock), so that the same run writes the same bytes."""
+    import re
+    import zipfile
+
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    iso = stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+    with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as src, zipfile.ZipFile(path, "w") as out:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                data = re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*", rb"\g<1>" + iso.encode(), data)
+            entry = zipfile.ZipInfo(info.filename, date_time=stamp.timetuple()[:6])
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            out.writestr(entry, data)
 
 
 def main() -> None:
