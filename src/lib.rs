@@ -39,6 +39,8 @@ pub mod import;
 pub mod lead;
 pub mod lock;
 pub mod mapping;
+pub mod metrics;
+pub mod output;
 pub mod pacing;
 pub mod pipeline;
 pub mod report;

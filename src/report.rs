@@ -115,6 +115,27 @@ impl ClassCounts {
             .collect()
     }
 
+    /// The table as data (`--log-format json` writes it as one event): each class with
+    /// problems, in report order, with its rows, problems, first example and fix.
+    pub fn table_data(&self) -> Vec<serde_json::Value> {
+        ErrorClass::ALL
+            .iter()
+            .filter(|c| self.problems[c.index()] > 0)
+            .map(|&class| {
+                let example = self.examples[class.index()]
+                    .as_ref()
+                    .map(|(row, message)| serde_json::json!({"row": row, "message": message}));
+                serde_json::json!({
+                    "class": class.as_str(),
+                    "rows": self.rows[class.index()],
+                    "problems": self.problems[class.index()],
+                    "example": example,
+                    "fix": class.hint(),
+                })
+            })
+            .collect()
+    }
+
     /// The table printed on stderr: each class with problems, its count, one example and a
     /// hint. Empty when nothing was rejected.
     pub fn table(&self) -> String {
