@@ -157,14 +157,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-/// Log lines on stderr; `progress` lines (the periodic ones when stderr is not a terminal)
-/// show by default, everything else from warnings up. In JSON mode each is one object
+/// `tracing`'s log lines on stderr: from warnings up by default (progress, notices and the
+/// tables are [`output::Event`]s, not log lines). In JSON mode each is one object
 /// with its fields at the top (`timestamp`, `level`, `message`, `target`), as
 /// [`output::Event`]s are; in text mode, colour only where [`output::colour`] allows.
 fn init_logging(verbose: u8, quiet: bool) {
     let level = match (quiet, verbose) {
         (true, _) => "error",
-        (false, 0) => "warn,progress=info",
+        (false, 0) => "warn",
         (false, 1) => "info",
         (false, _) => "debug",
     };

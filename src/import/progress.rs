@@ -266,7 +266,7 @@ impl Figures {
         };
         Event::info("progress", message)
             .with("percent", self.percent.map(|p| (p * 10.0).round() / 10.0))
-            .with("eta_seconds", self.eta.map(f64::round))
+            .with("eta_seconds", self.eta.map(|e| (e * 10.0).round() / 10.0))
             .with("leads_sent", now.counts.leads_sent)
             .with("leads_to_send", self.leads_to_send)
             .with("leads_remaining", self.leads_to_send - self.leads_done)
