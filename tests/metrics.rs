@@ -185,6 +185,33 @@ fn read(path: &Path) -> Exposition {
     Exposition::parse(&std::fs::read_to_string(path).unwrap())
 }
 
+/// `promtool check metrics` on the file, when Prometheus's tool is installed (its linter:
+/// names, HELP, TYPE, units); says so when it is not.
+fn promtool_check(path: &Path) {
+    let Ok(mut child) = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    else {
+        eprintln!("promtool is not installed: only the parser here checked the format");
+        return;
+    };
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        &std::fs::read(path).unwrap(),
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool check metrics: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
 fn now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -281,6 +308,7 @@ fn an_import_writes_its_figures_and_a_failed_run_keeps_the_last_success() {
         .filter(|n| n.contains("prom"))
         .collect();
     assert_eq!(names, ["nl-import.prom"]);
+    promtool_check(&metrics);
 
     // A failed run (the key refused): its exit code and time, the success time kept.
     std::thread::sleep(std::time::Duration::from_millis(1100));
@@ -343,6 +371,7 @@ fn a_check_writes_its_figures_too() {
             .contains_key("nl_import_last_success_timestamp_seconds")
     );
     assert!(!m.families.contains_key("nl_import_requests"));
+    promtool_check(&metrics);
 }
 
 #[test]

@@ -150,6 +150,7 @@ pub(super) fn lock(cfg: &ImportConfig, stderr: &mut dyn Write) -> Result<Option<
                 ),
             )
             .with("state_file", &cfg.state)
+            .with("exit_code", crate::exit::LOCKED)
             .write_to(stderr)?;
             Ok(None)
         }
