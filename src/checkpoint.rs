@@ -741,6 +741,8 @@ impl Checkpoint {
                 .context("a rejection in the state file is damaged")?;
             each(RejectedRow {
                 row: row as u64,
+                // Not kept in the state file: the report finds it in the input.
+                line: 0,
                 problems: problems
                     .into_iter()
                     .map(|(class, field, message)| Problem::new(class, field, message))
@@ -817,6 +819,7 @@ mod tests {
     fn rejected(row: u64, class: ErrorClass) -> RejectedRow {
         RejectedRow {
             row,
+            line: 0,
             problems: vec![Problem::new(class, "phone", "bad")],
             original: vec!["a".into(), "b".into()],
         }

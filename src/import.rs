@@ -26,7 +26,7 @@ use crate::lock::{LockError, RunLock};
 use crate::mapping::Mapping;
 use crate::pacing::Pacer;
 use crate::pipeline::{IndexKeys, Outcome, Pipeline};
-use crate::report::{ClassCounts, RejectedRow, ReportPaths, write_json};
+use crate::report::{ClassCounts, RejectedRow, RejectionSummary, ReportPaths, write_json};
 use crate::source::{FieldDecoder, SourceError};
 use crate::upload::{ApiKey, BatchLead, Settled, Stop, UploadSettings, Uploader};
 use rustc_hash::FxHashMap;
@@ -132,6 +132,8 @@ pub struct ImportSummary {
     pub state_file: PathBuf,
     /// The report files.
     pub reports: ReportPaths,
+    /// Per error class: count, an example, the fix, the columns involved.
+    pub rejections: RejectionSummary,
 }
 
 /// What one session (process) of a run did.
@@ -208,7 +210,14 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
     };
     let id_column = mapping.column_of(&crate::mapping::Target::LeadId);
     if cfg.dry_run {
-        return dry_run(cfg, &spec, id_column, (source, validator), stdout, stderr);
+        return dry_run(
+            cfg,
+            &spec,
+            id_column,
+            (source, &mapping, validator),
+            stdout,
+            stderr,
+        );
     }
 
     // One run at a time per state file; a lock left by a killed run is taken over.
@@ -374,7 +383,11 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
 
     // Reports from the state file: every rejected row of the run, every session.
     let (rejected_csv, counts) = (|| -> Result<_> {
-        let mut report = input.open_report(&headers)?;
+        let mut report = input.open_report(&headers, &mapping)?;
+        // The state file does not keep line numbers: read them from the input again.
+        if !input_changed && let Ok(again) = crate::source::Source::open(&input.csv, input.source) {
+            report.find_lines_in(again);
+        }
         checkpoint.for_each_rejection(run_id, |row| {
             report.add(&row).context("cannot write the report")
         })?;
@@ -470,7 +483,9 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
         session,
         message,
         state_file: cfg.state.clone(),
+        rejections: counts.summary(),
         reports: ReportPaths {
+            rejected_xlsx: ReportPaths::xlsx_beside(&rejected_csv),
             rejected_csv,
             summary_json: input.report_dir.join("summary.json"),
             valid_jsonl: None,
@@ -523,7 +538,11 @@ fn dry_run(
     cfg: &ImportConfig,
     spec: &RunSpec,
     id_column: Option<usize>,
-    (source, validator): (crate::source::Source, crate::validate::Validator),
+    (source, mapping, validator): (
+        crate::source::Source,
+        &crate::mapping::Mapping,
+        crate::validate::Validator,
+    ),
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> Result<u8> {
@@ -538,7 +557,7 @@ fn dry_run(
         _ => FxHashMap::default(),
     };
     let headers = source.headers().to_vec();
-    let mut report = input.open_report(&headers)?;
+    let mut report = input.open_report(&headers, mapping)?;
     let mut seen: rustc_hash::FxHashSet<u128> = rustc_hash::FxHashSet::default();
     let (mut rows_read, mut new, mut changed, mut unchanged) = (0u64, 0u64, 0u64, 0u64);
     for checked in Pipeline::start(source, validator, input.threads) {
@@ -564,6 +583,7 @@ fn dry_run(
                 report
                     .add(&RejectedRow {
                         row: checked.row,
+                        line: checked.line,
                         problems,
                         original,
                     })
@@ -611,7 +631,12 @@ fn dry_run(
         "requests": requests,
         "deletion": deletion,
         "rejected_by_class": counts.rows_by_class(),
-        "reports": { "rejected_csv": rejected_csv, "summary_json": input.report_dir.join("summary.json") },
+        "reports": {
+            "rejected_csv": rejected_csv,
+            "rejected_xlsx": ReportPaths::xlsx_beside(&rejected_csv),
+            "summary_json": input.report_dir.join("summary.json"),
+        },
+        "rejections": counts.summary(),
     });
     write_json(&input.report_dir.join("summary.json"), &summary)
         .context("cannot write summary.json")?;
@@ -718,6 +743,11 @@ fn print_summary(
         stdout,
         "report:  {}",
         summary.reports.rejected_csv.display()
+    )?;
+    writeln!(
+        stdout,
+        "workbook: {}",
+        summary.reports.rejected_xlsx.display()
     )?;
     writeln!(
         stdout,
@@ -1153,6 +1183,7 @@ impl Coordinator<'_> {
             };
             rejections.push(RejectedRow {
                 row: lead.row,
+                line: 0,
                 problems: vec![Problem::new(class, field, message)],
                 original: self.decoder.decode_lossy(&batch.records[i]),
             });
@@ -1332,6 +1363,7 @@ fn read_batches(
                 }
                 collected.rejections.push(RejectedRow {
                     row: checked.row,
+                    line: checked.line,
                     problems,
                     original,
                 });

@@ -81,15 +81,16 @@ impl FieldDecoder {
         }
     }
 
-    /// Decodes one field. `Err` carries a lossy decoding, for the report.
+    /// Decodes one field. `Err` carries a lossy decoding, for the report (undecodable bytes
+    /// of UTF-8 shown as `\xNN`).
     pub fn decode<'a>(self, bytes: &'a [u8]) -> Result<Cow<'a, str>, String> {
         match self {
             FieldDecoder::Utf8 => std::str::from_utf8(bytes)
                 .map(Cow::Borrowed)
-                .map_err(|_| String::from_utf8_lossy(bytes).into_owned()),
+                .map_err(|_| crate::report::guard::escape_invalid_utf8(bytes)),
             FieldDecoder::Utf16 => {
                 let text = std::str::from_utf8(bytes)
-                    .map_err(|_| String::from_utf8_lossy(bytes).into_owned())?;
+                    .map_err(|_| crate::report::guard::escape_invalid_utf8(bytes))?;
                 if text.contains(char::REPLACEMENT_CHARACTER) {
                     Err(text.to_owned())
                 } else {
@@ -153,7 +154,8 @@ impl FieldDecoder {
         Ok(())
     }
 
-    /// Decodes every field, replacing what cannot be decoded with U+FFFD.
+    /// Decodes every field; bytes that cannot be decoded are shown as `\xNN` (UTF-8), or
+    /// were replaced with U+FFFD while transcoding (UTF-16).
     pub fn decode_lossy(self, record: &ByteRecord) -> Vec<String> {
         record
             .iter()
@@ -271,6 +273,8 @@ pub struct Source {
     crlf: bool,
     /// Where the header ends, in the bytes the csv reader has seen.
     header_end: u64,
+    /// The input is a report of an earlier run (its guard is taken off as it is read).
+    report: Option<crate::report::ReportLayout>,
 }
 
 impl fmt::Debug for Source {
@@ -360,6 +364,7 @@ impl Source {
             lookahead: None,
             crlf,
             header_end: 0,
+            report: None,
         };
         source.read_header()?;
         match source.read_record()? {
@@ -419,6 +424,7 @@ impl Source {
             }
             headers.push(name.into_owned());
         }
+        self.report = crate::report::readback::read_header(&mut headers);
         self.headers = headers;
         self.header_end = self.reader.position().byte();
         Ok(())
@@ -435,6 +441,9 @@ impl Source {
         }
         self.next_row += 1;
         let line = self.start_line(&record);
+        if let Some(report) = &self.report {
+            report.restore(&mut record);
+        }
         Ok(Some(RawRow {
             row: self.next_row,
             line,
@@ -498,6 +507,9 @@ impl Source {
         self.next_row += 1;
         row.row = self.next_row;
         row.line = self.start_line(&row.record);
+        if let Some(report) = &self.report {
+            report.restore(&mut row.record);
+        }
         Ok(true)
     }
 
@@ -543,6 +555,11 @@ impl Source {
     /// The delimiter in use.
     pub fn delimiter(&self) -> u8 {
         self.delimiter
+    }
+
+    /// Whether the input is a report of an earlier run, and its layout.
+    pub fn report_layout(&self) -> Option<&crate::report::ReportLayout> {
+        self.report.as_ref()
     }
 }
 

@@ -1,0 +1,567 @@
+//! Reports: `rejected.csv` and `rejected.xlsx` (one line per rejected row, sorted by error
+//! class then row, with the original columns as read), the counts and details per class for
+//! `summary.json`, and the table printed on stderr.
+//!
+//! A row with several problems appears once, under its first class in report order, with
+//! every field and message it has: so a fixed report can be imported again as it is,
+//! without a row appearing twice. The report columns come first:
+//! `_row,_error_class,_error_field,_error_message,_fix,_line,_fingerprint`; `_row` and
+//! `_line` are the row's numbers in the original file (kept through any number of round
+//! trips), `_fix` says what to do, and `_fingerprint` lets a row sent back unchanged be
+//! recognised ([`readback`]). CSV cells a spreadsheet would run as formulas are guarded
+//! ([`guard`]).
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::fsutil::{AtomicFile, create_private_file};
+use crate::lead::{ErrorClass, Problem};
+use crate::mapping::Mapping;
+use crate::source::Source;
+
+pub mod guard;
+pub mod readback;
+mod summary;
+mod xlsx;
+
+pub use readback::{Fingerprint, ReportLayout};
+pub use summary::{
+    ClassCounts, ClassSummary, ColumnCount, Example, RejectionSummary, WorkbookExtent,
+};
+pub use xlsx::{ROWS_SHEET, SUMMARY_SHEET, XLSX_MAX_NOTES};
+
+use readback::{COLUMNS, Recorded, is_report_column};
+
+/// Rejected rows the workbook holds at most (the CSV holds them all): a workbook is for
+/// people fixing rows by hand, and writing one costs far more per row than the CSV.
+pub const XLSX_MAX_ROWS: u64 = 20_000;
+
+/// A rejected row as it goes into the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedRow {
+    /// 1-based data row number in the input.
+    pub row: u64,
+    /// 1-based physical line where the record starts in the input; 0 when not known.
+    pub line: u64,
+    /// Every problem of the row (at least one).
+    pub problems: Vec<Problem>,
+    /// The row's fields as read.
+    pub original: Vec<String>,
+}
+
+impl RejectedRow {
+    /// The class the row is filed under: its first in report order.
+    pub fn class(&self) -> ErrorClass {
+        self.problems
+            .iter()
+            .map(|p| p.class)
+            .min()
+            .unwrap_or(ErrorClass::MalformedRow)
+    }
+
+    /// The `_error_field` cell: each distinct field, `;`-separated.
+    pub fn field_cell(&self) -> String {
+        let mut fields: Vec<&str> = Vec::new();
+        for p in &self.problems {
+            for f in p.field.split(';').filter(|f| !f.is_empty()) {
+                if !fields.contains(&f) {
+                    fields.push(f);
+                }
+            }
+        }
+        fields.join(";")
+    }
+
+    /// The `_error_message` cell: the messages, ` | `-separated, those of other classes than
+    /// the row's own prefixed with their class.
+    pub fn message_cell(&self) -> String {
+        let class = self.class();
+        self.problems
+            .iter()
+            .map(|p| {
+                if p.class == class {
+                    p.message.clone()
+                } else {
+                    format!("[{}] {}", p.class, p.message)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+}
+
+/// Which input columns a problem's field is about, to point at the offending cell.
+///
+/// A field is a lead field (`phone`, `email`, …: the columns mapped to it), `#N` (the
+/// N-th column, 1-based: a cell that could not be decoded), or a header name.
+#[derive(Debug, Clone, Default)]
+pub struct FieldColumns {
+    /// Per input column: the lead field it feeds, if any.
+    fields: Vec<Option<String>>,
+    /// Per input column: its trimmed header.
+    headers: Vec<String>,
+}
+
+impl FieldColumns {
+    /// From the resolved mapping.
+    pub fn from_mapping(mapping: &Mapping) -> FieldColumns {
+        use crate::mapping::Target;
+        let fields = mapping
+            .columns
+            .iter()
+            .map(|(target, _)| {
+                let field = match target {
+                    Target::LeadId => "lead_id",
+                    Target::Name | Target::FirstName | Target::LastName => "name",
+                    Target::Phone => "phone",
+                    Target::Email => "email",
+                    Target::Status => "status",
+                    Target::Tags => "tags",
+                    Target::CustomFields => "customFields",
+                    Target::Country => "country",
+                    _ => return None,
+                };
+                Some(field.to_owned())
+            })
+            .collect();
+        FieldColumns {
+            fields,
+            headers: mapping.headers.clone(),
+        }
+    }
+
+    /// Only headers known (no mapping): fields match `#N` and header names.
+    fn from_headers(headers: &[String]) -> FieldColumns {
+        FieldColumns {
+            fields: vec![None; headers.len()],
+            headers: headers.iter().map(|h| h.trim().to_owned()).collect(),
+        }
+    }
+
+    /// The input columns (0-based) `field` is about; `field` may list several, `;`-separated.
+    fn columns_of(&self, field: &str, out: &mut Vec<usize>) {
+        for part in field.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            if let Some(n) = part.strip_prefix('#').and_then(|n| n.parse::<usize>().ok()) {
+                out.extend(n.checked_sub(1));
+                continue;
+            }
+            let before = out.len();
+            out.extend(
+                self.fields
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, f)| f.as_deref() == Some(part))
+                    .map(|(i, _)| i),
+            );
+            if out.len() == before {
+                out.extend(self.headers.iter().position(|h| h == part));
+            }
+        }
+    }
+
+    /// `field` with `#N` references written as the column's header.
+    fn describe(&self, field: &str) -> String {
+        field
+            .split(';')
+            .map(|part| {
+                match part
+                    .strip_prefix('#')
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .and_then(|n| self.headers.get(n.checked_sub(1)?))
+                {
+                    Some(header) => header.clone(),
+                    None => part.to_owned(),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(";")
+    }
+}
+
+/// Line numbers of rows whose line is not known (an import's rows come back from the state
+/// file without it), found by reading the input's records again, in row order.
+struct LineFinder {
+    source: Source,
+    row: crate::source::RawRow,
+    done: bool,
+}
+
+impl LineFinder {
+    /// The line of data row `row`; rows must be asked in increasing order.
+    fn line_of(&mut self, row: u64) -> Option<u64> {
+        while !self.done && self.row.row < row {
+            match self.source.next_row_into(&mut self.row) {
+                Ok(true) => {}
+                _ => self.done = true,
+            }
+        }
+        (self.row.row == row).then_some(self.row.line)
+    }
+}
+
+/// Writes `rejected.csv` and `rejected.xlsx` from rows that arrive in row order: each class
+/// is spilled to its own temporary files as rows come (so memory stays flat), and the files
+/// are put together in class order at the end.
+pub struct ReportWriter {
+    dir: PathBuf,
+    header: Vec<String>,
+    /// Per input column: whether it is a report column of an earlier run, left out.
+    drop: Vec<bool>,
+    /// Per input column: its position among the data columns written, if written.
+    out_column: Vec<Option<usize>>,
+    fields: FieldColumns,
+    /// The input is a report of an earlier run.
+    layout: Option<ReportLayout>,
+    fingerprint: Fingerprint,
+    lines: Option<LineFinder>,
+    spills: Vec<Option<csv::Writer<BufWriter<File>>>>,
+    xlsx_spills: Vec<Option<csv::Writer<BufWriter<File>>>>,
+    counts: ClassCounts,
+    /// Reused per row.
+    columns: Vec<usize>,
+}
+
+impl std::fmt::Debug for ReportWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReportWriter")
+            .field("dir", &self.dir)
+            .field("header", &self.header)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The report cells of one row, before the original ones.
+struct Cells {
+    row: u64,
+    line: u64,
+    class: ErrorClass,
+    field: String,
+    message: String,
+    fix: String,
+    fingerprint: String,
+}
+
+impl ReportWriter {
+    /// Starts a report in `dir` for an input with `headers`.
+    pub fn create(dir: &Path, headers: &[String]) -> io::Result<ReportWriter> {
+        let drop: Vec<bool> = headers.iter().map(|h| is_report_column(h)).collect();
+        let mut header: Vec<String> = COLUMNS.iter().map(|s| (*s).to_owned()).collect();
+        let mut out_column = Vec::with_capacity(headers.len());
+        let mut n = 0;
+        for (h, dropped) in headers.iter().zip(&drop) {
+            if *dropped {
+                out_column.push(None);
+            } else {
+                header.push(h.clone());
+                out_column.push(Some(n));
+                n += 1;
+            }
+        }
+        let counts = ClassCounts::with_columns(header[COLUMNS.len()..].to_vec());
+        Ok(ReportWriter {
+            dir: dir.to_owned(),
+            header,
+            drop,
+            out_column,
+            fields: FieldColumns::from_headers(headers),
+            layout: ReportLayout::detect(headers),
+            fingerprint: Fingerprint::new(headers),
+            lines: None,
+            spills: (0..ErrorClass::ALL.len()).map(|_| None).collect(),
+            xlsx_spills: (0..ErrorClass::ALL.len()).map(|_| None).collect(),
+            counts,
+            columns: Vec::new(),
+        })
+    }
+
+    /// Points at the offending cells through `mapping` (which columns feed which field).
+    pub fn with_mapping(mut self, mapping: &Mapping) -> ReportWriter {
+        self.fields = FieldColumns::from_mapping(mapping);
+        self
+    }
+
+    /// Finds the line numbers that rows arrive without by reading `source` (the same input)
+    /// again; rows must then arrive in row order.
+    pub fn find_lines_in(&mut self, source: Source) {
+        self.lines = Some(LineFinder {
+            source,
+            row: crate::source::RawRow::default(),
+            done: false,
+        });
+    }
+
+    fn spill_path(&self, class: ErrorClass, kind: &str) -> PathBuf {
+        self.dir
+            .join(format!(".rejected.{}.{kind}.part", class.as_str()))
+    }
+
+    fn spill(
+        &mut self,
+        class: ErrorClass,
+        xlsx: bool,
+    ) -> io::Result<&mut csv::Writer<BufWriter<File>>> {
+        let path = self.spill_path(class, if xlsx { "xlsx" } else { "csv" });
+        let spill = if xlsx {
+            &mut self.xlsx_spills[class.index()]
+        } else {
+            &mut self.spills[class.index()]
+        };
+        if spill.is_none() {
+            let file = create_private_file(&path)?;
+            // Every CSV cell quoted (OWASP): a spreadsheet splitting on another delimiter
+            // (`;` in many locales) cannot cut a cell into one that starts a formula.
+            let quotes = if xlsx {
+                csv::QuoteStyle::Necessary
+            } else {
+                csv::QuoteStyle::Always
+            };
+            *spill = Some(
+                csv::WriterBuilder::new()
+                    .flexible(true)
+                    .quote_style(quotes)
+                    .from_writer(BufWriter::with_capacity(1 << 16, file)),
+            );
+        }
+        Ok(spill.as_mut().expect("just created"))
+    }
+
+    /// The report cells of `row`.
+    fn cells(&mut self, row: &RejectedRow) -> Cells {
+        let layout = self.layout.as_ref();
+        let recorded = layout.map_or(Recorded::Fresh, |l| l.recorded(&row.original));
+        let class = row.class();
+        let mut line = layout.and_then(|l| l.original_line(&row.original));
+        if line.is_none() && row.line > 0 {
+            line = Some(row.line);
+        }
+        if line.is_none() {
+            line = self.lines.as_mut().and_then(|f| f.line_of(row.row));
+        }
+        let fix = match recorded {
+            Recorded::Fresh => class.hint().to_owned(),
+            Recorded::Unchanged(_) => {
+                self.counts.unchanged += 1;
+                format!(
+                    "unchanged since the report this row came from, so rejected again as it was: {}; or empty its _error_class cell to have it checked again",
+                    class.hint()
+                )
+            }
+            Recorded::Unknown(_) => {
+                self.counts.unchanged += 1;
+                format!(
+                    "rejected again as the report this row came from said (that report has no _fingerprint column, so a change cannot be seen): {}; or empty its _error_class cell to have it checked again",
+                    class.hint()
+                )
+            }
+        };
+        Cells {
+            row: layout
+                .and_then(|l| l.original_row(&row.original))
+                .unwrap_or(row.row),
+            line: line.unwrap_or(0),
+            class,
+            field: self.fields.describe(&row.field_cell()),
+            message: row.message_cell(),
+            fix,
+            fingerprint: self.fingerprint.of(&row.original),
+        }
+    }
+
+    /// Adds a rejected row; rows of one class must arrive in row order.
+    pub fn add(&mut self, row: &RejectedRow) -> io::Result<()> {
+        let cells = self.cells(row);
+        // The offending cells, as positions among the data columns written.
+        let mut columns = std::mem::take(&mut self.columns);
+        columns.clear();
+        for p in &row.problems {
+            self.fields.columns_of(&p.field, &mut columns);
+        }
+        columns.retain_mut(|c| match self.out_column.get(*c) {
+            Some(Some(out)) => {
+                *c = *out;
+                true
+            }
+            _ => false,
+        });
+        columns.sort_unstable();
+        columns.dedup();
+        self.counts.add_cells(row, &cells, &columns);
+
+        let class = cells.class;
+        let drop = std::mem::take(&mut self.drop);
+        let result = (|| {
+            let csv = self.spill(class, false)?;
+            write_row(csv, &drop, row, &cells, None).map_err(csv_to_io)?;
+            if self.counts.rows(class) <= XLSX_MAX_ROWS {
+                let xlsx = self.spill(class, true)?;
+                write_row(xlsx, &drop, row, &cells, Some(&columns)).map_err(csv_to_io)?;
+            }
+            Ok(())
+        })();
+        self.drop = drop;
+        self.columns = columns;
+        result
+    }
+
+    /// The counts so far.
+    pub fn counts(&self) -> &ClassCounts {
+        &self.counts
+    }
+
+    /// Writes `rejected.csv` and `rejected.xlsx` and removes the spill files; returns the
+    /// path of the CSV (the workbook is beside it, [`ReportPaths::xlsx_beside`]) and the
+    /// counts.
+    pub fn finish(mut self) -> io::Result<(PathBuf, ClassCounts)> {
+        let target = self.dir.join("rejected.csv");
+        let mut out = AtomicFile::create(&target)?;
+        // A BOM, so that Excel reads the file as UTF-8 rather than the locale's code page.
+        out.write_all("\u{FEFF}".as_bytes())?;
+        {
+            let mut header = csv::WriterBuilder::new()
+                .quote_style(csv::QuoteStyle::Always)
+                .from_writer(&mut out);
+            let guarded: Vec<_> = self.header.iter().map(|h| guard::guard(h)).collect();
+            header
+                .write_record(guarded.iter().map(|h| h.as_bytes()))
+                .map_err(csv_to_io)?;
+            header.flush()?;
+        }
+        let mut xlsx_parts = Vec::new();
+        for class in ErrorClass::ALL {
+            if let Some(writer) = self.xlsx_spills[class.index()].take() {
+                flush_spill(writer)?;
+                xlsx_parts.push((class, self.spill_path(class, "xlsx")));
+            }
+            let Some(writer) = self.spills[class.index()].take() else {
+                continue;
+            };
+            flush_spill(writer)?;
+            let path = self.spill_path(class, "csv");
+            io::copy(&mut BufReader::new(File::open(&path)?), &mut out)?;
+            std::fs::remove_file(&path)?;
+        }
+        let path = out.commit()?;
+        let written = xlsx::write(&self.dir, &self.header, &mut self.counts, &xlsx_parts);
+        for (_, part) in &xlsx_parts {
+            let _ = std::fs::remove_file(part);
+        }
+        written?;
+        Ok((path, std::mem::take(&mut self.counts)))
+    }
+}
+
+impl Drop for ReportWriter {
+    fn drop(&mut self) {
+        for class in ErrorClass::ALL {
+            if self.spills[class.index()].take().is_some() {
+                let _ = std::fs::remove_file(self.spill_path(class, "csv"));
+            }
+            if self.xlsx_spills[class.index()].take().is_some() {
+                let _ = std::fs::remove_file(self.spill_path(class, "xlsx"));
+            }
+        }
+    }
+}
+
+fn flush_spill(writer: csv::Writer<BufWriter<File>>) -> io::Result<()> {
+    writer
+        .into_inner()
+        .map_err(|e| io::Error::other(e.to_string()))?
+        .flush()
+}
+
+/// One row of a spill: for the CSV, every cell guarded; for the workbook (`columns` given),
+/// the offending columns first (`;`-separated), then the cells as they are.
+fn write_row<W: Write>(
+    writer: &mut csv::Writer<W>,
+    drop: &[bool],
+    row: &RejectedRow,
+    cells: &Cells,
+    columns: Option<&[usize]>,
+) -> csv::Result<()> {
+    let report = [
+        cells.row.to_string(),
+        cells.class.as_str().to_owned(),
+        cells.field.clone(),
+        cells.message.clone(),
+        cells.fix.clone(),
+        if cells.line > 0 {
+            cells.line.to_string()
+        } else {
+            String::new()
+        },
+        cells.fingerprint.clone(),
+    ];
+    // The report columns of an earlier run are dropped; a malformed row may be wider than
+    // the header, and its extra fields are kept as they are.
+    let original = row
+        .original
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !drop.get(*i).copied().unwrap_or(false))
+        .map(|(_, f)| f.as_str());
+    match columns {
+        None => writer.write_record(
+            report
+                .iter()
+                .map(String::as_str)
+                .chain(original)
+                .map(|c| guard::guard(c).into_owned()),
+        ),
+        Some(columns) => {
+            let marks = columns
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(";");
+            writer.write_record(
+                std::iter::once(marks.as_str())
+                    .chain(report.iter().map(String::as_str))
+                    .chain(original),
+            )
+        }
+    }
+}
+
+fn csv_to_io(err: csv::Error) -> io::Error {
+    match err.into_kind() {
+        csv::ErrorKind::Io(e) => e,
+        other => io::Error::other(format!("{other:?}")),
+    }
+}
+
+/// Paths of the report files of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportPaths {
+    /// `rejected.csv`.
+    pub rejected_csv: PathBuf,
+    /// `rejected.xlsx`, beside it.
+    pub rejected_xlsx: PathBuf,
+    /// `summary.json`.
+    pub summary_json: PathBuf,
+    /// The `--emit-valid` file, if asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_jsonl: Option<PathBuf>,
+}
+
+impl ReportPaths {
+    /// The workbook written beside `rejected_csv`.
+    pub fn xlsx_beside(rejected_csv: &Path) -> PathBuf {
+        rejected_csv.with_file_name("rejected.xlsx")
+    }
+}
+
+/// Writes `value` as pretty JSON to `path`, owner-only and atomically.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
+    let mut out = AtomicFile::create(path)?;
+    serde_json::to_writer_pretty(&mut out, value)?;
+    out.write_all(b"\n")?;
+    out.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
