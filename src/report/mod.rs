@@ -31,7 +31,7 @@ pub use readback::{Fingerprint, ReportLayout};
 pub use summary::{
     ClassCounts, ClassSummary, ColumnCount, Example, RejectionSummary, WorkbookExtent,
 };
-pub use xlsx::{ROWS_SHEET, SUMMARY_SHEET, XLSX_MAX_NOTES};
+pub use xlsx::{ROWS_SHEET, SUMMARY_SHEET, XLSX_MAX_COLUMNS, XLSX_MAX_NOTES};
 
 use readback::{COLUMNS, Recorded, is_report_column};
 

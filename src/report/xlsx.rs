@@ -31,6 +31,12 @@ pub const ROWS_SHEET: &str = "Rejected rows";
 /// Name of the summary sheet, the first one.
 pub const SUMMARY_SHEET: &str = "Summary";
 
+/// Columns a worksheet can have (Excel's limit); the workbook leaves out any further ones.
+pub const XLSX_MAX_COLUMNS: usize = 16_384;
+
+/// Characters a cell can hold (Excel's limit); a longer cell is cut, and says so.
+const MAX_CELL_CHARS: usize = 32_767;
+
 /// Widest column, in characters.
 const MAX_WIDTH: usize = 60;
 
@@ -94,6 +100,7 @@ pub(super) fn write(
         rows,
         rows_left_out: counts.total_rows() - rows,
         notes: rows.min(XLSX_MAX_NOTES),
+        columns_left_out: header.len().saturating_sub(XLSX_MAX_COLUMNS) as u64,
     };
     let mut workbook = Workbook::new();
     // Excel's own level: about twice as fast as the default for a slightly larger file.
@@ -147,7 +154,8 @@ fn write_rows(
     quota: &[u64],
 ) -> Result<(), RowsError> {
     let formats = Formats::new();
-    let columns = header.len();
+    let columns = header.len().min(XLSX_MAX_COLUMNS);
+    let header = &header[..columns];
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count() + 2).collect();
     for c in 0..columns {
         sheet.set_column_format(col(c), &formats.text)?;
@@ -183,9 +191,11 @@ fn write_rows(
                 record[0]
                     .split(';')
                     .filter_map(|c| c.parse::<usize>().ok())
-                    .map(|c| c + COLUMNS.len()),
+                    .map(|c| c + COLUMNS.len())
+                    .filter(|&c| c < columns),
             );
-            for (c, cell) in record.iter().skip(1).enumerate() {
+            for (c, cell) in record.iter().skip(1).take(columns).enumerate() {
+                let cell = fit(cell);
                 let bad = marked.contains(&c);
                 let format = if bad { &formats.bad } else { &formats.text };
                 if cell.is_empty() {
@@ -193,7 +203,7 @@ fn write_rows(
                         sheet.write_blank(at, col(c), format)?;
                     }
                 } else {
-                    sheet.write_string_with_format(at, col(c), cell, format)?;
+                    sheet.write_string_with_format(at, col(c), cell.as_ref(), format)?;
                 }
                 if let Some(w) = widths.get_mut(c) {
                     *w = (*w).max(cell.chars().count().min(MAX_WIDTH));
@@ -249,6 +259,12 @@ fn write_summary(sheet: &mut Worksheet, counts: &ClassCounts) -> Result<(), Xlsx
             "This workbook holds {} of the {} rejected rows (the first of each class, at most {XLSX_MAX_ROWS}); rejected.csv holds them all.",
             extent.rows,
             counts.total_rows()
+        ));
+    }
+    if extent.columns_left_out > 0 {
+        intro.push(format!(
+            "The input has more columns than a worksheet can hold: the last {} are left out here; rejected.csv has them all.",
+            extent.columns_left_out
         ));
     }
     if extent.notes < extent.rows {
@@ -317,6 +333,24 @@ fn write_summary(sheet: &mut Worksheet, counts: &ClassCounts) -> Result<(), Xlsx
         sheet.set_column_width(col(c), width)?;
     }
     Ok(())
+}
+
+/// A cell within Excel's limit (counted in UTF-16 units, as Excel counts).
+fn fit(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.len() <= MAX_CELL_CHARS {
+        return cell.into();
+    }
+    let mut units = 0;
+    let mut out = String::new();
+    for ch in cell.chars() {
+        units += ch.len_utf16();
+        if units > MAX_CELL_CHARS - 40 {
+            break;
+        }
+        out.push(ch);
+    }
+    out.push_str(" [cut: longer than a cell can hold]");
+    out.into()
 }
 
 fn col(c: usize) -> u16 {
