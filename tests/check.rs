@@ -156,7 +156,10 @@ impl Run {
         let header = records.next().expect("rejected.csv has a header");
         // A BOM for Excel (the csv crate skips it).
         let bytes = std::fs::read(&path).unwrap();
-        assert!(bytes.starts_with("\u{FEFF}".as_bytes()), "rejected.csv starts with a BOM");
+        assert!(
+            bytes.starts_with("\u{FEFF}".as_bytes()),
+            "rejected.csv starts with a BOM"
+        );
         // The cells as nl-import reads them back: the formula guard taken off.
         let unguard = |cells: Vec<String>| -> Vec<String> {
             cells
@@ -804,7 +807,10 @@ fn assert_layout(run: &Run, eol: &str) {
     assert!(message(3).contains("expected 3 fields") && message(3).contains("found 4"));
     assert!(message(6).contains("found 2"));
     // Original cells as read: quotes undone, embedded line ends kept as they were.
-    assert_eq!(report.row(2)[R + 1], format!("Grace \"Amazing\"{eol}Hopper"));
+    assert_eq!(
+        report.row(2)[R + 1],
+        format!("Grace \"Amazing\"{eol}Hopper")
+    );
     assert_eq!(report.row(5)[R + 1], format!("{eol}{eol}"));
     assert_eq!(report.row(3)[R..], ["3", "Too", "+12125550143", "many"]);
     assert_eq!(report.row(6)[R..], ["6", "short"]);

@@ -55,14 +55,8 @@ fn hostile_file(path: &Path) {
     w.write_record(["lead_id", "name", "phone", "email", "note"])
         .unwrap();
     for (i, value) in HOSTILE.iter().enumerate() {
-        w.write_record([
-            &format!("h-{i}"),
-            *value,
-            &e164(i),
-            "not-an-email",
-            *value,
-        ])
-        .unwrap();
+        w.write_record([&format!("h-{i}"), *value, &e164(i), "not-an-email", *value])
+            .unwrap();
     }
     w.flush().unwrap();
 }
@@ -145,7 +139,14 @@ fn no_report_cell_is_a_formula_and_values_come_back_exact() {
     std::fs::write(dir.join("map.toml"), "[columns]\nnote = \"custom:note\"\n").unwrap();
     let out = nl_import(
         dir,
-        &["check", "hostile.csv", "--report-dir", "r1", "--mapping", "map.toml"],
+        &[
+            "check",
+            "hostile.csv",
+            "--report-dir",
+            "r1",
+            "--mapping",
+            "map.toml",
+        ],
     );
     assert_exit(&out, 3);
     let report = dir.join("r1/rejected.csv");
@@ -200,41 +201,66 @@ fn no_report_cell_is_a_formula_and_values_come_back_exact() {
     }
     w.flush().unwrap();
     drop(w);
-    let out = nl_import(
-        dir,
-        &[
-            "check",
-            "fixed.csv",
-            "--report-dir",
-            "r2",
-            "--emit-valid",
-            "-",
-            "--mapping",
-            "map.toml",
-        ],
-    );
-    assert_exit(&out, 0);
-    let leads: Vec<Value> = text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let emit = |file: &str, dir_name: &str| -> Vec<Value> {
+        let out = nl_import(
+            dir,
+            &[
+                "check",
+                file,
+                "--report-dir",
+                dir_name,
+                "--emit-valid",
+                "-",
+                "--mapping",
+                "map.toml",
+            ],
+        );
+        assert_exit(&out, 0);
+        text(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let leads = emit("fixed.csv", "r2");
     assert_eq!(leads.len(), HOSTILE.len());
+    // The same leads as the original file with the same emails fixed would give.
+    let mut original = std::fs::read_to_string(dir.join("hostile.csv")).unwrap();
+    for i in 1..=HOSTILE.len() {
+        original = original.replacen("not-an-email", &format!("lead{i}@example.com"), 1);
+    }
+    std::fs::write(dir.join("original-fixed.csv"), original).unwrap();
+    assert_eq!(leads, emit("original-fixed.csv", "r2b"));
     for (i, lead) in leads.iter().enumerate() {
         assert_eq!(lead["lead_id"], format!("h-{i}"));
         assert_eq!(lead["phone"], e164(i));
-        // The name is trimmed by validation; the custom field is the cell as it was.
-        assert_eq!(lead["name"].as_str().unwrap_or(""), HOSTILE[i].trim(), "{i}");
-        assert_eq!(lead["customFields"]["note"], HOSTILE[i], "{i}");
+        // Validation trims names and custom fields; the rest is the value as it was.
+        assert_eq!(
+            lead["name"].as_str().unwrap_or(""),
+            HOSTILE[i].trim(),
+            "{i}"
+        );
+        assert_eq!(lead["customFields"]["note"], HOSTILE[i].trim(), "{i}");
     }
 
     // An unchanged report checked again gives the same report: same rows, same classes,
     // same cells (only `_fix` says the rows came back unchanged).
     let out = nl_import(
         dir,
-        &["check", "r1/rejected.csv", "--report-dir", "r3", "--mapping", "map.toml"],
+        &[
+            "check",
+            "r1/rejected.csv",
+            "--report-dir",
+            "r3",
+            "--mapping",
+            "map.toml",
+        ],
     );
     assert_exit(&out, 3);
-    assert!(text(&out.stderr).contains("came back unchanged"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("came back unchanged"),
+        "{}",
+        text(&out.stderr)
+    );
     let again = csv_cells(&dir.join("r3/rejected.csv"));
     assert_eq!(again.len(), cells.len());
     for (a, b) in again.iter().zip(&cells) {
@@ -311,7 +337,10 @@ fn a_report_sent_back_unchanged_changes_nothing_and_keeps_its_row_numbers() {
     // The workbook, sent back as it is, would change nothing either: its rows carry the same
     // cells (text) and fingerprints.
     let book = read_rows_sheet(&env.path("reports/rejected.xlsx"));
-    assert_eq!(book, unguarded(csv_cells(&env.path("reports/rejected.csv"))));
+    assert_eq!(
+        book,
+        unguarded(csv_cells(&env.path("reports/rejected.csv")))
+    );
 
     // An edited row is checked afresh: the data team fixes one email and sends it back.
     let mut fixed = csv_cells(&env.path("reports/rejected.csv"));
@@ -381,9 +410,10 @@ fn style_of(sheet: &str, at: &str) -> usize {
 fn is_filled(styles: &str, index: usize) -> bool {
     let xfs = &styles[styles.find("<cellXfs").unwrap()..];
     let xf = xfs.split("<xf ").nth(index + 1).unwrap();
-    let fill: usize = xf.split("fillId=\"").nth(1).map_or(0, |s| {
-        s[..s.find('"').unwrap()].parse().unwrap()
-    });
+    let fill: usize = xf
+        .split("fillId=\"")
+        .nth(1)
+        .map_or(0, |s| s[..s.find('"').unwrap()].parse().unwrap());
     // Fills 0 and 1 are the two every workbook has (none, gray125).
     fill > 1
 }
@@ -449,8 +479,14 @@ fn check_workbook(dir: &Path, bad_column: &str, hint: &str) {
         .rows()
         .flat_map(|r| r.iter().map(|c| c.to_string()))
         .collect();
-    assert!(text.iter().any(|t| t == hint), "the fix on the summary sheet");
-    assert!(text.iter().any(|t| t.contains(bad_column)), "the column involved");
+    assert!(
+        text.iter().any(|t| t == hint),
+        "the fix on the summary sheet"
+    );
+    assert!(
+        text.iter().any(|t| t.contains(bad_column)),
+        "the column involved"
+    );
 }
 
 #[test]
@@ -478,7 +514,10 @@ fn check_and_import_write_a_workbook_with_text_cells_highlights_and_notes() {
     assert_eq!(book[1][account], "0049301234", "the leading zeros kept");
     assert_eq!(book[2][account], "4915112345678", "digits, not 4.91511E+12");
     assert_eq!(book[3][account], "-1");
-    assert_eq!(book[1][book[0].iter().position(|h| h == "name").unwrap()], "=1+2");
+    assert_eq!(
+        book[1][book[0].iter().position(|h| h == "name").unwrap()],
+        "=1+2"
+    );
 
     let out = import(&env, "leads.csv", "crm");
     assert_exit(&out, 3);
@@ -543,9 +582,19 @@ fn undecodable_bytes_stay_visible_and_such_a_row_sent_back_unchanged_stays_rejec
     // Sent back unchanged, it is not imported with `\xE9` in the name.
     let out = nl_import(
         dir,
-        &["check", "r1/rejected.csv", "--report-dir", "r2", "--emit-valid", "-"],
+        &[
+            "check",
+            "r1/rejected.csv",
+            "--report-dir",
+            "r2",
+            "--emit-valid",
+            "-",
+        ],
     );
     assert_exit(&out, 3);
     assert!(text(&out.stdout).is_empty(), "{}", text(&out.stdout));
-    assert_eq!(csv_cells(&dir.join("r2/rejected.csv"))[1][1], "malformed_row");
+    assert_eq!(
+        csv_cells(&dir.join("r2/rejected.csv"))[1][1],
+        "malformed_row"
+    );
 }

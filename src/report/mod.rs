@@ -217,8 +217,8 @@ pub struct ReportWriter {
     layout: Option<ReportLayout>,
     fingerprint: Fingerprint,
     lines: Option<LineFinder>,
-    spills: Vec<Option<csv::Writer<BufWriter<File>>>>,
-    xlsx_spills: Vec<Option<csv::Writer<BufWriter<File>>>>,
+    spills: Vec<Option<BufWriter<File>>>,
+    xlsx_spills: Vec<Option<BufWriter<File>>>,
     counts: ClassCounts,
     /// Reused per row.
     columns: Vec<usize>,
@@ -298,11 +298,7 @@ impl ReportWriter {
             .join(format!(".rejected.{}.{kind}.part", class.as_str()))
     }
 
-    fn spill(
-        &mut self,
-        class: ErrorClass,
-        xlsx: bool,
-    ) -> io::Result<&mut csv::Writer<BufWriter<File>>> {
+    fn spill(&mut self, class: ErrorClass, xlsx: bool) -> io::Result<&mut BufWriter<File>> {
         let path = self.spill_path(class, if xlsx { "xlsx" } else { "csv" });
         let spill = if xlsx {
             &mut self.xlsx_spills[class.index()]
@@ -311,19 +307,7 @@ impl ReportWriter {
         };
         if spill.is_none() {
             let file = create_private_file(&path)?;
-            // Every CSV cell quoted (OWASP): a spreadsheet splitting on another delimiter
-            // (`;` in many locales) cannot cut a cell into one that starts a formula.
-            let quotes = if xlsx {
-                csv::QuoteStyle::Necessary
-            } else {
-                csv::QuoteStyle::Always
-            };
-            *spill = Some(
-                csv::WriterBuilder::new()
-                    .flexible(true)
-                    .quote_style(quotes)
-                    .from_writer(BufWriter::with_capacity(1 << 16, file)),
-            );
+            *spill = Some(BufWriter::with_capacity(1 << 16, file));
         }
         Ok(spill.as_mut().expect("just created"))
     }
@@ -394,10 +378,10 @@ impl ReportWriter {
         let drop = std::mem::take(&mut self.drop);
         let result = (|| {
             let csv = self.spill(class, false)?;
-            write_row(csv, &drop, row, &cells, None).map_err(csv_to_io)?;
+            write_row(csv, &drop, row, &cells, None)?;
             if self.counts.rows(class) <= XLSX_MAX_ROWS {
                 let xlsx = self.spill(class, true)?;
-                write_row(xlsx, &drop, row, &cells, Some(&columns)).map_err(csv_to_io)?;
+                write_row(xlsx, &drop, row, &cells, Some(&columns))?;
             }
             Ok(())
         })();
@@ -419,16 +403,7 @@ impl ReportWriter {
         let mut out = AtomicFile::create(&target)?;
         // A BOM, so that Excel reads the file as UTF-8 rather than the locale's code page.
         out.write_all("\u{FEFF}".as_bytes())?;
-        {
-            let mut header = csv::WriterBuilder::new()
-                .quote_style(csv::QuoteStyle::Always)
-                .from_writer(&mut out);
-            let guarded: Vec<_> = self.header.iter().map(|h| guard::guard(h)).collect();
-            header
-                .write_record(guarded.iter().map(|h| h.as_bytes()))
-                .map_err(csv_to_io)?;
-            header.flush()?;
-        }
+        write_quoted(&mut out, self.header.iter().map(|h| guard::guard(h)))?;
         let mut xlsx_parts = Vec::new();
         for class in ErrorClass::ALL {
             if let Some(writer) = self.xlsx_spills[class.index()].take() {
@@ -466,22 +441,45 @@ impl Drop for ReportWriter {
     }
 }
 
-fn flush_spill(writer: csv::Writer<BufWriter<File>>) -> io::Result<()> {
-    writer
-        .into_inner()
-        .map_err(|e| io::Error::other(e.to_string()))?
-        .flush()
+fn flush_spill(mut writer: BufWriter<File>) -> io::Result<()> {
+    writer.flush()
+}
+
+/// One CSV record with every cell quoted (OWASP: a spreadsheet splitting on another
+/// delimiter, `;` in many locales, cannot cut a cell into one that starts a formula).
+/// Written by hand: the csv crate's writer rescans a long field for quotes at every buffer
+/// refill, which is quadratic for a field of many megabytes.
+fn write_quoted<W: Write, S: AsRef<str>>(
+    out: &mut W,
+    cells: impl IntoIterator<Item = S>,
+) -> io::Result<()> {
+    for (i, cell) in cells.into_iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        out.write_all(b"\"")?;
+        let mut parts = cell.as_ref().split('"');
+        if let Some(first) = parts.next() {
+            out.write_all(first.as_bytes())?;
+        }
+        for part in parts {
+            out.write_all(b"\"\"")?;
+            out.write_all(part.as_bytes())?;
+        }
+        out.write_all(b"\"")?;
+    }
+    out.write_all(b"\n")
 }
 
 /// One row of a spill: for the CSV, every cell guarded; for the workbook (`columns` given),
 /// the offending columns first (`;`-separated), then the cells as they are.
 fn write_row<W: Write>(
-    writer: &mut csv::Writer<W>,
+    writer: &mut W,
     drop: &[bool],
     row: &RejectedRow,
     cells: &Cells,
     columns: Option<&[usize]>,
-) -> csv::Result<()> {
+) -> io::Result<()> {
     let report = [
         cells.row.to_string(),
         cells.class.as_str().to_owned(),
@@ -504,12 +502,13 @@ fn write_row<W: Write>(
         .filter(|(i, _)| !drop.get(*i).copied().unwrap_or(false))
         .map(|(_, f)| f.as_str());
     match columns {
-        None => writer.write_record(
+        None => write_quoted(
+            writer,
             report
                 .iter()
                 .map(String::as_str)
                 .chain(original)
-                .map(|c| guard::guard(c).into_owned()),
+                .map(guard::guard),
         ),
         Some(columns) => {
             let marks = columns
@@ -517,10 +516,14 @@ fn write_row<W: Write>(
                 .map(usize::to_string)
                 .collect::<Vec<_>>()
                 .join(";");
-            writer.write_record(
+            // Cut to what a cell can hold here already, so that the workbook does not read
+            // back megabytes it cannot use.
+            write_quoted(
+                writer,
                 std::iter::once(marks.as_str())
                     .chain(report.iter().map(String::as_str))
-                    .chain(original),
+                    .chain(original)
+                    .map(xlsx::fit),
             )
         }
     }

@@ -195,7 +195,6 @@ fn write_rows(
                     .filter(|&c| c < columns),
             );
             for (c, cell) in record.iter().skip(1).take(columns).enumerate() {
-                let cell = fit(cell);
                 let bad = marked.contains(&c);
                 let format = if bad { &formats.bad } else { &formats.text };
                 if cell.is_empty() {
@@ -203,7 +202,7 @@ fn write_rows(
                         sheet.write_blank(at, col(c), format)?;
                     }
                 } else {
-                    sheet.write_string_with_format(at, col(c), cell.as_ref(), format)?;
+                    sheet.write_string_with_format(at, col(c), cell, format)?;
                 }
                 if let Some(w) = widths.get_mut(c) {
                     *w = (*w).max(cell.chars().count().min(MAX_WIDTH));
@@ -336,7 +335,7 @@ fn write_summary(sheet: &mut Worksheet, counts: &ClassCounts) -> Result<(), Xlsx
 }
 
 /// A cell within Excel's limit (counted in UTF-16 units, as Excel counts).
-fn fit(cell: &str) -> std::borrow::Cow<'_, str> {
+pub(super) fn fit(cell: &str) -> std::borrow::Cow<'_, str> {
     if cell.len() <= MAX_CELL_CHARS {
         return cell.into();
     }
