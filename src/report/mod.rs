@@ -220,6 +220,8 @@ pub struct ReportWriter {
     spills: Vec<Option<BufWriter<File>>>,
     xlsx_spills: Vec<Option<BufWriter<File>>>,
     counts: ClassCounts,
+    /// The most rows the workbook holds.
+    xlsx_rows: u64,
     /// Reused per row.
     columns: Vec<usize>,
 }
@@ -273,8 +275,16 @@ impl ReportWriter {
             spills: (0..ErrorClass::ALL.len()).map(|_| None).collect(),
             xlsx_spills: (0..ErrorClass::ALL.len()).map(|_| None).collect(),
             counts,
+            xlsx_rows: XLSX_MAX_ROWS,
             columns: Vec::new(),
         })
+    }
+
+    /// Holds at most `rows` rows in the workbook (tests use a small number).
+    #[cfg(test)]
+    fn with_xlsx_rows(mut self, rows: u64) -> ReportWriter {
+        self.xlsx_rows = rows;
+        self
     }
 
     /// Points at the offending cells through `mapping` (which columns feed which field).
@@ -379,7 +389,7 @@ impl ReportWriter {
         let result = (|| {
             let csv = self.spill(class, false)?;
             write_row(csv, &drop, row, &cells, None)?;
-            if self.counts.rows(class) <= XLSX_MAX_ROWS {
+            if self.counts.rows(class) <= self.xlsx_rows {
                 let xlsx = self.spill(class, true)?;
                 write_row(xlsx, &drop, row, &cells, Some(&columns))?;
             }
@@ -419,7 +429,13 @@ impl ReportWriter {
             std::fs::remove_file(&path)?;
         }
         let path = out.commit()?;
-        let written = xlsx::write(&self.dir, &self.header, &mut self.counts, &xlsx_parts);
+        let written = xlsx::write(
+            &self.dir,
+            &self.header,
+            &mut self.counts,
+            &xlsx_parts,
+            self.xlsx_rows,
+        );
         for (_, part) in &xlsx_parts {
             let _ = std::fs::remove_file(part);
         }

@@ -53,6 +53,8 @@ pub struct WorkbookExtent {
     pub rows_left_out: u64,
     /// Cells with a note.
     pub notes: u64,
+    /// The most rows the workbook holds.
+    pub limit: u64,
     /// Columns of the input past the most a worksheet can hold, left out.
     pub columns_left_out: u64,
 }

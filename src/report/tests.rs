@@ -217,5 +217,54 @@ fn workbook_quotas_share_the_rows_between_classes() {
         (ErrorClass::InvalidPhone, PathBuf::new()),
         (ErrorClass::InvalidEmail, PathBuf::new()),
     ];
-    assert_eq!(xlsx::quotas(&counts, &parts), [XLSX_MAX_ROWS - 10, 10]);
+    assert_eq!(
+        xlsx::quotas(&counts, &parts, XLSX_MAX_ROWS),
+        [XLSX_MAX_ROWS - 10, 10]
+    );
+    assert_eq!(xlsx::quotas(&counts, &parts, 7), [4, 3]);
+}
+
+#[test]
+fn a_workbook_over_its_limit_holds_each_classes_share_and_says_so() {
+    use calamine::{Data, Reader, Xlsx, open_workbook};
+    let dir = tempfile::tempdir().unwrap();
+    let headers = strings(&["name", "phone", "email"]);
+    let mut writer = ReportWriter::create(dir.path(), &headers)
+        .unwrap()
+        .with_xlsx_rows(10);
+    for row in 1..=30 {
+        let (class, field) = if row % 10 == 0 {
+            (ErrorClass::InvalidEmail, "email")
+        } else {
+            (ErrorClass::MissingPhone, "phone")
+        };
+        writer
+            .add(&rejected(row, &[(class, field, "m")], &["N", "", "x@"]))
+            .unwrap();
+    }
+    let (path, counts) = writer.finish().unwrap();
+    assert_eq!(read_csv(&path).len(), 31, "the CSV holds every row");
+    let extent = counts.summary().workbook;
+    assert_eq!(
+        (extent.rows, extent.rows_left_out, extent.notes),
+        (10, 20, 10)
+    );
+    assert!(counts.table().contains("rejected.xlsx holds 10 of the 30"));
+    let mut book: Xlsx<_> = open_workbook(path.with_file_name("rejected.xlsx")).unwrap();
+    let rows = book.worksheet_range(ROWS_SHEET).unwrap();
+    let classes: Vec<String> = rows.rows().skip(1).map(|r| r[1].to_string()).collect();
+    // 3 email rows in all: all of them, and the 7 first rows of missing_phone.
+    assert_eq!(
+        classes,
+        [vec!["missing_phone"; 7], vec!["invalid_email"; 3]].concat()
+    );
+    let first: Vec<String> = rows.rows().skip(1).map(|r| r[0].to_string()).collect();
+    assert_eq!(first[..7], ["1", "2", "3", "4", "5", "6", "7"]);
+    let summary = book.worksheet_range(SUMMARY_SHEET).unwrap();
+    assert!(
+        summary
+            .rows()
+            .any(|r| r.iter().any(|c| matches!(c, Data::String(s)
+        if s.contains("This workbook holds 10 of the 30 rejected rows"))))
+    );
 }

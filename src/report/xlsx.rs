@@ -66,13 +66,17 @@ impl Formats {
 
 /// How many rows of each class go into the workbook: every class its fair part of
 /// [`XLSX_MAX_ROWS`], the part a small class leaves going to the others.
-pub(super) fn quotas(counts: &ClassCounts, parts: &[(ErrorClass, PathBuf)]) -> Vec<u64> {
+pub(super) fn quotas(
+    counts: &ClassCounts,
+    parts: &[(ErrorClass, PathBuf)],
+    limit: u64,
+) -> Vec<u64> {
     let mut want: Vec<u64> = parts
         .iter()
-        .map(|(c, _)| counts.rows(*c).min(XLSX_MAX_ROWS))
+        .map(|(c, _)| counts.rows(*c).min(limit))
         .collect();
     let mut quota = vec![0u64; parts.len()];
-    let mut left = XLSX_MAX_ROWS;
+    let mut left = limit;
     while left > 0 && want.iter().any(|&w| w > 0) {
         let open = want.iter().filter(|&&w| w > 0).count() as u64;
         let share = (left / open).max(1);
@@ -93,13 +97,15 @@ pub(super) fn write(
     header: &[String],
     counts: &mut ClassCounts,
     parts: &[(ErrorClass, PathBuf)],
+    limit: u64,
 ) -> io::Result<()> {
-    let quota = quotas(counts, parts);
+    let quota = quotas(counts, parts, limit);
     let rows: u64 = quota.iter().sum();
     counts.workbook = WorkbookExtent {
         rows,
         rows_left_out: counts.total_rows() - rows,
         notes: rows.min(XLSX_MAX_NOTES),
+        limit,
         columns_left_out: header.len().saturating_sub(XLSX_MAX_COLUMNS) as u64,
     };
     let mut workbook = Workbook::new();
@@ -113,7 +119,7 @@ pub(super) fn write(
         .add_worksheet_with_constant_memory()
         .map_err(xlsx_to_io)?;
     sheet.set_name(ROWS_SHEET).map_err(xlsx_to_io)?;
-    write_rows(sheet, header, parts, &quota).map_err(|e| match e {
+    write_rows(sheet, header, parts, &quota, XLSX_MAX_NOTES).map_err(|e| match e {
         RowsError::Io(e) => e,
         RowsError::Xlsx(e) => xlsx_to_io(e),
     })?;
@@ -152,6 +158,7 @@ fn write_rows(
     header: &[String],
     parts: &[(ErrorClass, PathBuf)],
     quota: &[u64],
+    max_notes: u64,
 ) -> Result<(), RowsError> {
     let formats = Formats::new();
     let columns = header.len().min(XLSX_MAX_COLUMNS);
@@ -208,7 +215,7 @@ fn write_rows(
                     *w = (*w).max(cell.chars().count().min(MAX_WIDTH));
                 }
             }
-            if notes < XLSX_MAX_NOTES {
+            if notes < max_notes {
                 notes += 1;
                 let target = marked.first().copied().unwrap_or(class_at);
                 let text = format!(
@@ -255,9 +262,10 @@ fn write_summary(sheet: &mut Worksheet, counts: &ClassCounts) -> Result<(), Xlsx
     );
     if extent.rows_left_out > 0 {
         intro.push(format!(
-            "This workbook holds {} of the {} rejected rows (the first of each class, at most {XLSX_MAX_ROWS}); rejected.csv holds them all.",
+            "This workbook holds {} of the {} rejected rows (the first of each class, at most {}); rejected.csv holds them all.",
             extent.rows,
-            counts.total_rows()
+            counts.total_rows(),
+            extent.limit
         ));
     }
     if extent.columns_left_out > 0 {
