@@ -47,6 +47,8 @@ pub struct CheckSummary {
     pub reports: ReportPaths,
     /// Per error class: count, an example, the fix, the columns involved.
     pub rejections: RejectionSummary,
+    /// What the mapping decided, and counted row by row.
+    pub mapping: crate::mapping::MappingSummary,
 }
 
 /// Runs a check; returns the exit code (0 all valid, 3 some rejected).
@@ -56,9 +58,13 @@ pub fn run(cfg: &CheckConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) ->
     let input = &cfg.input;
     let (source, mapping, validator) = input.open()?;
     if input.print_mapping {
-        write!(stdout, "{}", mapping.table())?;
+        write!(stdout, "{}", mapping.table(input.default_region))?;
         return Ok(exit::SUCCESS);
     }
+    if !cfg.quiet {
+        write!(stderr, "{}", mapping.brief(input.default_region))?;
+    }
+    let mapping_stats = validator.stats();
     let encoding = source.decoder().name();
     let delimiter = (source.delimiter() as char).to_string();
 
@@ -154,11 +160,15 @@ pub fn run(cfg: &CheckConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) ->
             summary_json: input.report_dir.join("summary.json"),
             valid_jsonl,
         },
+        mapping: mapping.summary(&mapping_stats, input.default_region),
     };
     write_json(&summary.reports.summary_json, &summary).context("cannot write summary.json")?;
 
     if !cfg.quiet {
         write!(stderr, "{}", counts.table())?;
+        for line in summary.mapping.notices() {
+            writeln!(stderr, "note: {line}")?;
+        }
     }
     let stdout: &mut dyn Write = if emit_to_stdout { stderr } else { stdout };
     if input.json {

@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use rlibphonenumber::Region;
 
-use crate::cli::{CheckArgs, ImportArgs, InputArgs};
-use crate::mapping::{Mapping, MappingFile};
+use crate::cli::{CheckArgs, ImportArgs, InputArgs, UsageError};
+use crate::mapping::{Mapping, MappingFile, MappingOptions};
 use crate::pacing::Pace;
 use crate::retry::RetryPolicy;
 use crate::source::{Source, SourceOptions};
@@ -33,6 +33,8 @@ pub struct InputConfig {
     pub json: bool,
     /// Print the mapping and exit.
     pub print_mapping: bool,
+    /// `--preset` and `--unknown-status`.
+    pub mapping_options: MappingOptions,
     /// Validation threads.
     pub threads: usize,
 }
@@ -50,9 +52,7 @@ impl InputConfig {
             Some(path) => Some((path.clone(), MappingFile::load(path)?)),
             None => None,
         };
-        if args.threads == Some(0) {
-            bail!("`--threads` must be at least 1");
-        }
+        let mapping_options = mapping_options(args)?;
         let threads = args.threads.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
         });
@@ -71,6 +71,7 @@ impl InputConfig {
             report_dir,
             json: args.json,
             print_mapping: args.print_mapping,
+            mapping_options,
             threads,
         })
     }
@@ -79,10 +80,11 @@ impl InputConfig {
     /// the file, still before any row is validated.
     pub fn open(&self) -> Result<(Source, Mapping, Validator)> {
         let source = Source::open(&self.csv, self.source)?;
-        let mapping = Mapping::resolve(
+        let mapping = Mapping::resolve_with(
             source.headers(),
             self.mapping_file.as_ref().map(|(p, m)| (p.as_path(), m)),
             &self.csv,
+            &self.mapping_options,
         )?;
         let validator = Validator::new(&mapping, self.default_region);
         Ok((source, mapping, validator))
@@ -104,6 +106,22 @@ impl InputConfig {
             .with_context(|| format!("cannot write in `{}`", dir.display()))?
             .with_mapping(mapping))
     }
+}
+
+/// `--preset` (checked against the presets there are) and `--unknown-status`.
+fn mapping_options(args: &InputArgs) -> Result<MappingOptions> {
+    if let Some(name) = &args.preset
+        && !name.trim().eq_ignore_ascii_case("none")
+    {
+        crate::mapping::preset::by_name(name)?;
+    }
+    Ok(MappingOptions {
+        preset: args.preset.clone(),
+        unknown_status: args
+            .unknown_status
+            .as_deref()
+            .and_then(crate::mapping::status::UnknownStatus::parse),
+    })
 }
 
 /// `.nl-import/reports/<file stem>` in the working directory.
@@ -225,46 +243,20 @@ impl RejectBudget {
 impl ImportConfig {
     /// Validates the `import` flags and reads the key; nothing is sent yet.
     pub fn from_args(args: &ImportArgs, quiet: bool) -> Result<ImportConfig> {
+        // Single values were checked by clap's value parsers (see `cli`); combinations here.
         let input = InputConfig::from_args(&args.input)?;
-        if !(1..=100).contains(&args.batch_size) {
-            bail!(
-                "`--batch-size {}`: a sync request carries 1 to 100 leads",
-                args.batch_size
-            );
-        }
-        if args.rate == 0 {
-            bail!("`--rate` must be at least 1 request per window");
-        }
-        if !(args.rate_window.is_finite() && args.rate_window > 0.0) {
-            bail!("`--rate-window` must be a positive number of seconds");
-        }
-        if args.concurrency == 0 {
-            bail!("`--concurrency` must be at least 1");
-        }
-        if !(args.timeout.is_finite() && args.timeout > 0.0) {
-            bail!("`--timeout` must be a positive number of seconds");
-        }
-        if args.max_attempts == 0 {
-            bail!("`--max-attempts` must be at least 1");
-        }
-        if !(0.0..=1.0).contains(&args.max_delete_ratio) {
-            bail!("`--max-delete-ratio` is a share between 0 and 1 (0.1 = 10%)");
-        }
-        let max_rejects = match &args.max_rejects {
-            Some(s) => Some(RejectBudget::parse(s).with_context(|| {
-                format!("`--max-rejects {s}`: give a number of rows, or a percentage such as 5%")
-            })?),
-            None => None,
-        };
         if args.delete_missing && args.sandbox {
-            bail!(
-                "`--delete-missing` needs a server that outlives the run; the in-process --sandbox does not"
-            );
+            return Err(UsageError(
+                "`--delete-missing` needs a server that outlives the run; the in-process --sandbox does not".to_owned()
+            ).into());
         }
         let target = if args.sandbox {
             Target::Sandbox
         } else {
-            let base_url = check_url(&args.api_url, args.allow_insecure_http)?;
+            let base_url = check_url(&args.api_url, args.allow_insecure_http).map_err(|e| {
+                let shown = crate::cli::redact_userinfo(&args.api_url);
+                UsageError(format!("{e:#}").replace(&args.api_url, &shown))
+            })?;
             let key = read_key(args.api_key_file.as_deref())?;
             Target::Api { base_url, key }
         };
@@ -292,7 +284,7 @@ impl ImportConfig {
             max_delete_ratio: args.max_delete_ratio,
             dry_run: args.dry_run,
             max_duration: args.max_duration,
-            max_rejects,
+            max_rejects: args.max_rejects,
         })
     }
 }

@@ -134,6 +134,8 @@ pub struct ImportSummary {
     pub reports: ReportPaths,
     /// Per error class: count, an example, the fix, the columns involved.
     pub rejections: RejectionSummary,
+    /// What the mapping decided, counted over the rows validated in this session.
+    pub mapping: crate::mapping::MappingSummary,
 }
 
 /// What one session (process) of a run did.
@@ -184,9 +186,13 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
     let input = &cfg.input;
     let (source, mapping, validator) = input.open()?;
     if input.print_mapping {
-        write!(stdout, "{}", mapping.table())?;
+        write!(stdout, "{}", mapping.table(input.default_region))?;
         return Ok(exit::SUCCESS);
     }
+    if !cfg.quiet {
+        write!(stderr, "{}", mapping.brief(input.default_region))?;
+    }
+    let mapping_stats = validator.stats();
     // Reports are written at the end: find out now, before anything is sent, whether they
     // can be written at all.
     probe_report_dir(&input.report_dir).context(
@@ -490,6 +496,7 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
             summary_json: input.report_dir.join("summary.json"),
             valid_jsonl: None,
         },
+        mapping: mapping.summary(&mapping_stats, input.default_region),
     };
     write_json(&summary.reports.summary_json, &summary)
         .context("cannot write summary.json")
@@ -687,6 +694,11 @@ fn print_summary(
 ) -> Result<()> {
     if !cfg.quiet && counts.total_rows() > 0 {
         write!(stderr, "{}", counts.table())?;
+    }
+    if !cfg.quiet {
+        for line in summary.mapping.notices() {
+            writeln!(stderr, "note: {line}")?;
+        }
     }
     if let Some(message) = &summary.message {
         writeln!(stderr, "nl-import: {message}")?;
@@ -1526,7 +1538,7 @@ fn describe_config(
         .zip(&mapping.columns)
         .map(|(h, (target, _))| format!("{h} -> {target:?}"))
         .collect();
-    serde_json::json!({
+    let mut config = serde_json::json!({
         "mapping": columns,
         "tag_separator": mapping.tag_separator,
         "default_region": format!("{:?}", cfg.input.default_region),
@@ -1534,6 +1546,11 @@ fn describe_config(
         "delimiter": (source.delimiter() as char).to_string(),
         "source": cfg.source,
         "api": api,
-    })
-    .to_string()
+    });
+    // Presets, phone order, value maps, the unknown-status policy: only when they say
+    // more than the column list, so runs recorded without them still resume.
+    if let Some(rules) = mapping.fingerprint() {
+        config["mapping_rules"] = rules;
+    }
+    config.to_string()
 }

@@ -2,7 +2,8 @@
 //!
 //! # Layout, in pipeline order
 //!
-//! - [`cli`] and [`config`]: flags, then validated configuration.
+//! - [`cli`], [`config_file`] and [`config`]: flags (with defaults from a config file), then
+//!   validated configuration.
 //! - [`source`]: bytes → records (encodings, delimiters, row and line numbers).
 //! - [`mapping`]: header → lead fields (automatic, or a TOML mapping file).
 //! - [`validate`]: a mapped row → a [`lead::Lead`] or every problem it has.
@@ -19,6 +20,7 @@ pub mod check;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;
+pub mod config_file;
 pub mod exit;
 pub mod fsutil;
 pub mod import;

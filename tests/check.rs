@@ -290,10 +290,12 @@ impl Report {
     }
 }
 
-/// The `--print-mapping` table, cut into cells.
+/// The `--print-mapping` table (up to the blank line before the other decisions), cut
+/// into cells.
 fn mapping_table(stdout: &str) -> Vec<Vec<&str>> {
     stdout
         .lines()
+        .take_while(|l| !l.trim().is_empty())
         .map(|l| {
             l.split("  ")
                 .map(str::trim)
@@ -485,7 +487,7 @@ fn report_is_sorted_by_class_then_row_whatever_the_input_order() {
          a,+14155552675,,\n\
          j,(415) 555-2674,,\n",
     );
-    let run = wd.check(&csv, &[]);
+    let run = wd.check(&csv, &["--unknown-status", "reject"]);
     run.expect_code(3);
     assert_eq!(run.accounted(), (11, 2, 9));
     let report = run.rejected();

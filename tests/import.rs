@@ -39,11 +39,16 @@ fn a_clean_import_leaves_exactly_the_check_payloads_on_the_server() {
             "check",
             "--emit-valid",
             "valid.jsonl",
+            "--unknown-status",
+            "reject",
         ])
         .output()
         .unwrap();
     assert_exit(&check, 3);
-    let out = env.import(&csv, &["--source", "crm-test"]);
+    let out = env.import(
+        &csv,
+        &["--source", "crm-test", "--unknown-status", "reject"],
+    );
     assert_exit(&out, 3);
     let stdout = text(&out.stdout);
     assert!(
@@ -99,11 +104,12 @@ fn a_clean_import_leaves_exactly_the_check_payloads_on_the_server() {
 
     // A second run of the same file sends nothing (every lead unchanged); with --full it
     // sends everything again, which updates and never duplicates.
-    let again = env.import(&csv, &["--source", "crm-test"]);
+    let strict = ["--source", "crm-test", "--unknown-status", "reject"];
+    let again = env.import(&csv, &strict);
     assert_exit(&again, 3);
     assert_eq!(env.summary()["unchanged"], 230);
     assert_eq!(env.sync_statuses().len(), 3);
-    let full = env.import(&csv, &["--source", "crm-test", "--full"]);
+    let full = env.import(&csv, &[&strict[..], &["--full"]].concat());
     assert_exit(&full, 3);
     let stored = env.leads_by_id();
     assert_eq!(stored.len(), 230);
@@ -531,27 +537,30 @@ fn configuration_errors_come_before_any_request() {
     let env = Env::start(Config::default());
     let csv = env.path("leads.csv");
     write_leads(&csv, 5);
-    let cases: Vec<(Vec<&str>, Option<&str>, &str)> = vec![
+    // Bad flag values are usage errors (2); a bad key or a missing file, fatal (1).
+    let cases: Vec<(Vec<&str>, Option<&str>, &str, i32)> = vec![
         (
             vec!["--api-url", "http://api.example.com/api"],
             None,
             "--allow-insecure-http",
+            2,
         ),
-        (vec!["--batch-size", "101"], None, "1 to 100 leads"),
+        (vec!["--batch-size", "101"], None, "1..=100", 2),
         (
             vec![],
             Some("not-a-key"),
             "does not look like a Naturalead API key",
+            1,
         ),
-        (vec!["--mapping", "missing.toml"], None, "missing.toml"),
+        (vec!["--mapping", "missing.toml"], None, "missing.toml", 1),
     ];
-    for (args, key, message) in cases {
+    for (args, key, message, code) in cases {
         let mut cmd = env.import_cmd(&csv, &args);
         if let Some(key) = key {
             cmd.env("NATURALEAD_API_KEY", key);
         }
         let out = cmd.output().unwrap();
-        assert_exit(&out, 1);
+        assert_exit(&out, code);
         let stderr = text(&out.stderr);
         assert!(stderr.contains(message), "{args:?}: {stderr}");
         assert!(!stderr.contains(env.sandbox().test_key()));

@@ -311,7 +311,8 @@ fn plain_http_only_to_loopback_unless_allowed() {
         if ok {
             assert_exit(&out, 0);
         } else {
-            assert_exit(&out, 1);
+            // A bad flag value: a usage error.
+            assert_exit(&out, 2);
             let stderr = text(&out.stderr);
             assert!(
                 stderr.contains("https://") || stderr.contains("--allow-insecure-http"),
@@ -328,7 +329,7 @@ fn plain_http_only_to_loopback_unless_allowed() {
     let mut args = fast();
     args.extend(["--api-url", "https://user:secret@api.naturalead.ai/api"]);
     let out = env.import(&csv, &args);
-    assert_exit(&out, 1);
+    assert_exit(&out, 2);
     assert!(
         !text(&out.stderr).contains("secret@"),
         "{}",

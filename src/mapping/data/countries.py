@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Writes countries.tsv beside this script: every ISO 3166-1 country by its alpha-2 code,
+with its alpha-3 code and its names in English, French, German, Spanish, Italian,
+Portuguese and Dutch, taken from Debian's `iso-codes` package (the ISO 3166 maintenance
+agency's names and their translations), followed by the names people write that ISO does
+not list (ALIASES below).
+
+    apt-get install iso-codes && python3 src/mapping/data/countries.py
+
+The importer folds every name (accents, case, punctuation and spaces ignored) when it
+loads the table; a folded name that two countries share is dropped as ambiguous.
+"""
+import gettext
+import json
+import os
+
+LANGS = ["fr", "de", "es", "it", "pt", "pt_BR", "nl"]
+
+# Colloquial names and abbreviations, by alpha-2 code, in the same seven languages.
+ALIASES = {
+    "US": ["USA", "U.S.", "U.S.A.", "America", "United States of America", "Etats-Unis d'Amerique",
+           "Vereinigte Staaten von Amerika", "Estados Unidos de America", "EEUU", "EE.UU.", "EUA",
+           "Stati Uniti d'America", "Verenigde Staten van Amerika", "VS", "Amerika"],
+    "GB": ["UK", "U.K.", "Great Britain", "Britain", "England", "Scotland", "Wales",
+           "Northern Ireland", "Grande-Bretagne", "Angleterre", "Ecosse", "Pays de Galles",
+           "Grossbritannien", "Großbritannien", "Schottland", "Gran Bretaña", "Inglaterra",
+           "Escocia", "Gran Bretagna", "Inghilterra", "Scozia", "Grã-Bretanha", "Escócia",
+           "Groot-Brittannië", "Engeland", "Schotland", "Britannia", "United Kingdom of Great Britain"],
+    "DE": ["BRD", "Bundesrepublik Deutschland", "Federal Republic of Germany"],
+    "NL": ["Holland", "The Netherlands", "Olanda", "Holanda", "Hollande"],
+    "CH": ["Helvetia", "Confoederatio Helvetica", "Suiza", "Suíça"],
+    "AE": ["UAE", "U.A.E.", "Emirates", "Emirats arabes unis", "Emiratos Arabes Unidos",
+           "Vereinigte Arabische Emirate", "Emirati Arabi Uniti", "Emirados Arabes Unidos",
+           "Verenigde Arabische Emiraten"],
+    "CZ": ["Czech Republic", "Tschechische Republik", "Republique tcheque", "Republica Checa",
+           "Repubblica Ceca", "Republica Tcheca", "Tsjechische Republiek"],
+    "KR": ["South Korea", "Korea (South)", "Coree du Sud", "Südkorea", "Corea del Sur",
+           "Corea del Sud", "Coreia do Sul", "Zuid-Korea"],
+    "KP": ["North Korea", "Coree du Nord", "Nordkorea", "Corea del Norte", "Corea del Nord",
+           "Coreia do Norte", "Noord-Korea"],
+    "RU": ["Russia", "Russie", "Russland", "Rusia", "Rússia", "Rusland"],
+    "TR": ["Turkey", "Türkei", "Turquie", "Turquía", "Turchia", "Turquia", "Turkije"],
+    "CN": ["PRC", "People's Republic of China", "Chine", "Cina"],
+    "IR": ["Iran"], "SY": ["Syria"], "VN": ["Vietnam"], "LA": ["Laos"], "TZ": ["Tanzania"],
+    "MD": ["Moldova"], "BO": ["Bolivia"], "VE": ["Venezuela"], "TW": ["Taiwan"],
+    "VA": ["Vatican", "Vatican City", "Vatikan", "Vaticano", "Vatican City State"],
+    "CI": ["Ivory Coast", "Cote d'Ivoire", "Elfenbeinküste", "Costa de Marfil", "Costa d'Avorio",
+           "Costa do Marfim", "Ivoorkust"],
+    "CD": ["DR Congo", "DRC", "Congo-Kinshasa", "RDC", "Democratic Republic of the Congo"],
+    "CG": ["Congo-Brazzaville", "Republic of the Congo"],
+    "MK": ["Macedonia", "Mazedonien", "Macedoine", "Macedonia del Norte"],
+    "SZ": ["Swaziland"], "CV": ["Cape Verde"], "MM": ["Burma"],
+    "PS": ["Palestine", "Palestina", "Palästina"],
+    "FM": ["Micronesia"], "BN": ["Brunei"], "HK": ["Hongkong"], "MO": ["Macau"],
+    "ZA": ["RSA"], "NZ": ["Aotearoa"],
+    "IE": ["Eire", "Éire"],
+    # Names in the countries' own languages that the seven do not use.
+    "PL": ["Polska"], "CZ": ["Česko", "Česká republika"], "HU": ["Magyarország"],
+    "SE": ["Sverige"], "NO": ["Norge"], "DK": ["Danmark"], "FI": ["Suomi"],
+    "HR": ["Hrvatska"], "SK": ["Slovensko"], "SI": ["Slovenija"], "EE": ["Eesti"],
+    "LV": ["Latvija"], "LT": ["Lietuva"], "GR": ["Hellas", "Ellada"], "RO": ["România"],
+    "BG": ["Bulgaria"], "IS": ["Ísland"], "JP": ["Nippon", "Nihon"],
+}
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    data = json.load(open("/usr/share/iso-codes/json/iso_3166-1.json", encoding="utf-8"))
+    translations = [
+        gettext.translation("iso_3166-1", "/usr/share/locale", languages=[lang])
+        for lang in LANGS
+    ]
+    lines = []
+    for country in sorted(data["3166-1"], key=lambda c: c["alpha_2"]):
+        code = country["alpha_2"]
+        names = [country["alpha_3"]]
+        for key in ("name", "common_name", "official_name"):
+            if key in country:
+                english = country[key]
+                names.append(english)
+                names.extend(t.gettext(english) for t in translations)
+        names.extend(ALIASES.get(code, []))
+        seen = set()
+        for name in names:
+            if name not in seen:
+                seen.add(name)
+                lines.append(f"{code}\t{name}")
+    with open(os.path.join(here, "countries.tsv"), "w", encoding="utf-8") as out:
+        out.write("# alpha-2\tname (generated by countries.py from Debian iso-codes; do not edit)\n")
+        out.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
