@@ -144,7 +144,7 @@ impl ClassCounts {
             })
             .filter(|c| c.problems > 0)
             .collect();
-        out.sort_by(|a, b| b.problems.cmp(&a.problems));
+        out.sort_by_key(|c| std::cmp::Reverse(c.problems));
         out
     }
 
