@@ -233,6 +233,25 @@ fn number<S: AsRef<str>>(cells: &[S], at: Option<usize>) -> Option<u64> {
     cell.parse().ok().filter(|&n| n > 0)
 }
 
+/// For a workbook input (`rejected.xlsx` sent back): recognises a report by its header.
+/// Workbook cells are text as they were, never guarded, so nothing is taken off them.
+pub fn for_workbook(headers: &[String]) -> Option<ReportLayout> {
+    let mut layout = ReportLayout::detect(headers)?;
+    layout.guarded = false;
+    Some(layout)
+}
+
+/// The sheet to read by default in a workbook with sheets `names`: our own `rejected.xlsx`
+/// opens on its summary, and its rows are on the sheet after it; `None` for any other
+/// workbook (read its first sheet).
+pub fn default_sheet<S: AsRef<str>>(names: &[S]) -> Option<usize> {
+    let names: Vec<&str> = names.iter().map(AsRef::as_ref).collect();
+    match names.as_slice() {
+        [super::SUMMARY_SHEET, super::ROWS_SHEET, ..] => Some(1),
+        _ => None,
+    }
+}
+
 /// Called by the source with the header it read: recognises a report, and takes the guard
 /// off the header names of a guarded one.
 pub fn read_header(headers: &mut [String]) -> Option<ReportLayout> {
@@ -341,6 +360,20 @@ mod tests {
             layout.recorded(&row("invalid_phone", "", "+1")),
             Recorded::Fresh
         );
+    }
+
+    #[test]
+    fn a_workbook_sent_back_is_read_from_its_rows_sheet_and_not_unguarded() {
+        assert_eq!(default_sheet(&["Summary", "Rejected rows"]), Some(1));
+        assert_eq!(default_sheet(&["Sheet1", "Summary"]), None);
+        assert_eq!(default_sheet::<&str>(&[]), None);
+        let mut headers = COLUMNS.to_vec();
+        headers.push("name");
+        let layout = for_workbook(&strings(&headers)).unwrap();
+        assert!(!layout.guarded());
+        let mut record = ByteRecord::from(vec!["1", "", "", "", "", "", "", "'kept"]);
+        layout.restore(&mut record);
+        assert_eq!(&record[7], b"'kept");
     }
 
     #[test]
