@@ -12,7 +12,7 @@
 //! ([`guard`]).
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -37,7 +37,7 @@ use readback::{COLUMNS, Recorded, is_report_column};
 
 /// Rejected rows the workbook holds at most (the CSV holds them all): a workbook is for
 /// people fixing rows by hand, and writing one costs far more per row than the CSV.
-pub const XLSX_MAX_ROWS: u64 = 20_000;
+pub const XLSX_MAX_ROWS: u64 = 2_000;
 
 /// A rejected row as it goes into the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,7 +163,10 @@ impl FieldColumns {
     }
 
     /// `field` with `#N` references written as the column's header.
-    fn describe(&self, field: &str) -> String {
+    fn describe(&self, field: String) -> String {
+        if !field.contains('#') {
+            return field;
+        }
         field
             .split(';')
             .map(|part| {
@@ -244,8 +247,30 @@ struct Cells {
     class: ErrorClass,
     field: String,
     message: String,
-    fix: String,
+    fix: std::borrow::Cow<'static, str>,
     fingerprint: String,
+}
+
+impl Cells {
+    /// The report cells as text, `_row` and `_line` written into `numbers`.
+    fn texts<'a>(&'a self, numbers: &'a mut String) -> [&'a str; 7] {
+        numbers.clear();
+        push_decimal(numbers, self.row);
+        let split = numbers.len();
+        if self.line > 0 {
+            push_decimal(numbers, self.line);
+        }
+        let (row, line) = numbers.split_at(split);
+        [
+            row,
+            self.class.as_str(),
+            &self.field,
+            &self.message,
+            &self.fix,
+            line,
+            &self.fingerprint,
+        ]
+    }
 }
 
 impl ReportWriter {
@@ -338,13 +363,14 @@ impl ReportWriter {
             line = self.lines.as_mut().and_then(|f| f.line_of(row.row));
         }
         let fix = match recorded {
-            Recorded::Fresh => class.hint().to_owned(),
+            Recorded::Fresh => class.hint().into(),
             Recorded::Unchanged(_) => {
                 self.counts.unchanged += 1;
                 format!(
                     "unchanged since the report this row came from, so rejected again as it was: {}; or empty its _error_class cell to have it checked again",
                     class.hint()
                 )
+                .into()
             }
             Recorded::Unknown(_) => {
                 self.counts.unchanged += 1;
@@ -352,6 +378,7 @@ impl ReportWriter {
                     "rejected again as the report this row came from said (that report has no _fingerprint column, so a change cannot be seen): {}; or empty its _error_class cell to have it checked again",
                     class.hint()
                 )
+                .into()
             }
         };
         Cells {
@@ -360,7 +387,7 @@ impl ReportWriter {
                 .unwrap_or(row.row),
             line: line.unwrap_or(0),
             class,
-            field: self.fields.describe(&row.field_cell()),
+            field: self.fields.describe(row.field_cell()),
             message: row.message_cell(),
             fix,
             fingerprint: self.fingerprint.of(&row.original),
@@ -436,7 +463,9 @@ impl ReportWriter {
             };
             flush_spill(writer)?;
             let path = self.spill_path(class, "csv");
-            io::copy(&mut BufReader::new(File::open(&path)?), &mut out)?;
+            // File to file, so that the kernel copies (copy_file_range) without our buffers.
+            out.writer().flush()?;
+            io::copy(&mut File::open(&path)?, out.writer().get_mut())?;
             std::fs::remove_file(&path)?;
         }
         let path = out.commit()?;
@@ -494,17 +523,31 @@ fn write_quoted<W: Write, S: AsRef<str>>(
             out.write_all(b",")?;
         }
         out.write_all(b"\"")?;
-        let mut parts = cell.as_ref().split('"');
-        if let Some(first) = parts.next() {
-            out.write_all(first.as_bytes())?;
+        let mut rest = cell.as_ref().as_bytes();
+        while let Some(at) = memchr::memchr(b'"', rest) {
+            out.write_all(&rest[..=at])?;
+            out.write_all(b"\"")?;
+            rest = &rest[at + 1..];
         }
-        for part in parts {
-            out.write_all(b"\"\"")?;
-            out.write_all(part.as_bytes())?;
-        }
+        out.write_all(rest)?;
         out.write_all(b"\"")?;
     }
     out.write_all(b"\n")
+}
+
+/// `n` in decimal, without the formatting machinery (twice per row).
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 /// One row of a spill: for the CSV, every cell guarded; for the workbook (`columns` given),
@@ -516,19 +559,8 @@ fn write_row<W: Write>(
     cells: &Cells,
     columns: Option<&[usize]>,
 ) -> io::Result<()> {
-    let report = [
-        cells.row.to_string(),
-        cells.class.as_str().to_owned(),
-        cells.field.clone(),
-        cells.message.clone(),
-        cells.fix.clone(),
-        if cells.line > 0 {
-            cells.line.to_string()
-        } else {
-            String::new()
-        },
-        cells.fingerprint.clone(),
-    ];
+    let mut numbers = String::new();
+    let report = cells.texts(&mut numbers);
     // The report columns of an earlier run are dropped; a malformed row may be wider than
     // the header, and its extra fields are kept as they are.
     let original = row
@@ -538,14 +570,7 @@ fn write_row<W: Write>(
         .filter(|(i, _)| !drop.get(*i).copied().unwrap_or(false))
         .map(|(_, f)| f.as_str());
     match columns {
-        None => write_quoted(
-            writer,
-            report
-                .iter()
-                .map(String::as_str)
-                .chain(original)
-                .map(guard::guard),
-        ),
+        None => write_quoted(writer, report.into_iter().chain(original).map(guard::guard)),
         Some(columns) => {
             let marks = columns
                 .iter()
@@ -557,7 +582,7 @@ fn write_row<W: Write>(
             write_quoted(
                 writer,
                 std::iter::once(marks.as_str())
-                    .chain(report.iter().map(String::as_str))
+                    .chain(report)
                     .chain(original)
                     .map(xlsx::fit),
             )

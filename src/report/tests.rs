@@ -204,7 +204,7 @@ fn workbook_quotas_share_the_rows_between_classes() {
         class,
         field: String::new(),
         message: String::new(),
-        fix: String::new(),
+        fix: "".into(),
         fingerprint: String::new(),
     };
     for _ in 0..XLSX_MAX_ROWS * 3 {

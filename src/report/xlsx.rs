@@ -109,8 +109,9 @@ pub(super) fn write(
         columns_left_out: header.len().saturating_sub(XLSX_MAX_COLUMNS) as u64,
     };
     let mut workbook = Workbook::new();
-    // Excel's own level: about twice as fast as the default for a slightly larger file.
-    workbook.set_zip_compression_level(3);
+    // The fastest level: a third faster than Excel's own (3) for a file about a third
+    // larger; the workbook is small anyway (at most XLSX_MAX_ROWS rows).
+    workbook.set_zip_compression_level(1);
     workbook.set_tempdir(dir).map_err(xlsx_to_io)?;
     let summary = workbook.add_worksheet();
     summary.set_name(SUMMARY_SHEET).map_err(xlsx_to_io)?;
