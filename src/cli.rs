@@ -190,6 +190,9 @@ pub struct ImportArgs {
     /// unencrypted).
     #[arg(long)]
     pub allow_insecure_http: bool,
+    /// Also trust the certificates in FILE (PEM), e.g. the CA of a TLS-inspecting proxy.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
     /// Send every valid lead, even those whose payload the API already accepted unchanged.
     #[arg(long)]
     pub full: bool,

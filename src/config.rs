@@ -175,6 +175,8 @@ pub struct ImportConfig {
     pub input: InputConfig,
     /// Where the leads go.
     pub target: Target,
+    /// How the API is reached: proxy and trusted certificates.
+    pub network: crate::http::Network,
     /// The state file.
     pub state: PathBuf,
     /// `source` sent with each batch.
@@ -250,19 +252,21 @@ impl ImportConfig {
                 "`--delete-missing` needs a server that outlives the run; the in-process --sandbox does not".to_owned()
             ).into());
         }
-        let target = if args.sandbox {
-            Target::Sandbox
+        let (target, network) = if args.sandbox {
+            (Target::Sandbox, crate::http::Network::direct())
         } else {
             let base_url = check_url(&args.api_url, args.allow_insecure_http).map_err(|e| {
                 let shown = crate::cli::redact_userinfo(&args.api_url);
                 UsageError(format!("{e:#}").replace(&args.api_url, &shown))
             })?;
+            let network = crate::http::Network::from_env(&base_url, args.ca_cert.as_deref())?;
             let key = read_key(args.api_key_file.as_deref())?;
-            Target::Api { base_url, key }
+            (Target::Api { base_url, key }, network)
         };
         Ok(ImportConfig {
             input,
             target,
+            network,
             state: args.state.clone(),
             source: args.source.clone(),
             batch_size: args.batch_size,
@@ -314,6 +318,12 @@ pub fn check_url(url: &str, allow_insecure: bool) -> Result<String> {
     if !parsed.username().is_empty() || parsed.password().is_some() {
         bail!(
             "`--api-url` must not carry credentials; the key goes in NATURALEAD_API_KEY or --api-key-file"
+        );
+    }
+    // Not echoed: a query string may be where someone put the key.
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        bail!(
+            "`--api-url` must not carry a query string or fragment (`?…`, `#…`): give the API's base URL, e.g. https://api.naturalead.ai/api; the key goes in NATURALEAD_API_KEY or --api-key-file"
         );
     }
     Ok(url.trim_end_matches('/').to_owned())
@@ -377,6 +387,22 @@ mod tests {
         assert!(check_url("ftp://x/api", true).is_err());
         assert!(check_url("not a url", false).is_err());
         assert!(check_url("https://user:pw@x/api", false).is_err());
+    }
+
+    #[test]
+    fn urls_with_a_query_or_fragment_are_refused_without_echoing_them() {
+        for url in [
+            "https://host/api?key=1#x",
+            "https://host/api?key=nl_live_secret",
+            "https://host/api?",
+            "https://host/api#frag",
+            "http://127.0.0.1:8787/api?x=1",
+        ] {
+            let err = check_url(url, false).unwrap_err().to_string();
+            assert!(err.contains("query string or fragment"), "{url}: {err}");
+            assert!(!err.contains("secret") && !err.contains("key=1"), "{err}");
+        }
+        assert!(check_url("https://host/api", false).is_ok());
     }
 
     #[test]

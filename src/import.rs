@@ -175,6 +175,8 @@ pub struct SessionStats {
     pub rate_window_secs: f64,
     /// Requests sent as a share of what the quota allowed over the session's sending time.
     pub quota_used: f64,
+    /// The rate policy kept: `--rate`/`--rate-window`, and the server's stricter ones.
+    pub rate_policy: Option<crate::pacing::RatePolicy>,
     /// Leads accepted per minute over the session.
     pub leads_per_minute: f64,
 }
@@ -420,6 +422,7 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
     session.pauses = outcome.pauses;
     session.shared_budget_signals = outcome.shared_budget_signals;
     session.quota_used = outcome.quota_used;
+    session.rate_policy = Some(outcome.rate_policy.clone());
     session.leads_per_minute =
         outcome.leads_imported as f64 * 60.0 / elapsed.as_secs_f64().max(1e-9);
 
@@ -787,6 +790,7 @@ struct SessionOutcome {
     pauses: u64,
     shared_budget_signals: u64,
     quota_used: f64,
+    rate_policy: crate::pacing::RatePolicy,
     new: u64,
     changed: u64,
     deletion: Option<Deletion>,
@@ -856,6 +860,7 @@ impl Coordinator<'_> {
                     timeout: cfg.timeout,
                     policy: cfg.policy,
                     concurrency: cfg.concurrency,
+                    network: cfg.network.clone(),
                 },
                 Arc::clone(&pacer),
                 Arc::clone(&interrupted),
@@ -1041,6 +1046,16 @@ impl Coordinator<'_> {
                     "the API answered {message} for the sync endpoint: check --api-url (it should end in /api)"
                 )),
             ),
+            (Some(Stop::Unreachable(message)), _) => (
+                RunStatus::Stopped,
+                Some(format!(
+                    "cannot reach {}: {message}. Every unsent row is still pending: run the same command again once it is fixed",
+                    match &cfg.target {
+                        Target::Api { base_url, .. } => base_url.as_str(),
+                        Target::Sandbox => "the sandbox",
+                    }
+                )),
+            ),
             (_, Some(error)) => (
                 RunStatus::Interrupted,
                 Some(format!("reading stopped: {error}")),
@@ -1069,7 +1084,7 @@ impl Coordinator<'_> {
         let sending = sending_started.elapsed();
         let requests = uploader.stats.requests.load(Ordering::Relaxed);
         // Over a time t the pace allows one request at once and one per period after it.
-        let allowed = sending.as_secs_f64() / cfg.pace.period().as_secs_f64() + 1.0;
+        let allowed = sending.as_secs_f64() / pacer.pace().period().as_secs_f64() + 1.0;
         Ok(SessionOutcome {
             status,
             message,
@@ -1086,6 +1101,7 @@ impl Coordinator<'_> {
             pauses: pacer.stats.pauses.load(Ordering::Relaxed),
             shared_budget_signals: pacer.stats.shared_budget.load(Ordering::Relaxed),
             quota_used: (requests as f64 / allowed).min(1.0),
+            rate_policy: pacer.policy(),
             new: self.new,
             changed: self.changed,
             deletion,

@@ -13,8 +13,10 @@
 //!   the stderr table, and reading a report back (the guard, row numbers, unchanged rows).
 //! - [`check`]: the `check` command, wiring the stages.
 //! - [`import`]: the `import` command: batches, [`upload`] (paced by [`pacing`], retried by
-//!   [`retry`]), [`checkpoint`] (the SQLite state file), resume, [`lock`] (one run at a
-//!   time); [`status`] reads the state.
+//!   [`retry`], over the client of [`http`]: proxies and trusted certificates),
+//!   [`checkpoint`] (the SQLite state file), resume, [`lock`] (one run at a time);
+//!   [`status`] reads the state.
+//! - [`text`]: server text cut to one sane line for tables, logs and reports.
 //! - [`fsutil`] and [`exit`]: owner-only files, exit codes.
 
 pub mod check;
@@ -24,6 +26,7 @@ pub mod config;
 pub mod config_file;
 pub mod exit;
 pub mod fsutil;
+pub mod http;
 pub mod import;
 pub mod lead;
 pub mod lock;
@@ -34,5 +37,6 @@ pub mod report;
 pub mod retry;
 pub mod source;
 pub mod status;
+pub mod text;
 pub mod upload;
 pub mod validate;

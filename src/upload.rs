@@ -78,6 +78,10 @@ pub enum Stop {
     /// 404 or a redirect: the URL does not lead to the sync endpoint; the whole run stops.
     /// The message names the status (`HTTP 404: …`).
     NotFound(String),
+    /// Nothing of this session was answered yet and the API cannot be reached (connection
+    /// refused, unknown host, TLS or proxy failure): the whole run stops at once. The
+    /// message says why and names the fix when there is one.
+    Unreachable(String),
     /// The run was interrupted before the batch could be (re)sent.
     Interrupted,
 }
@@ -109,6 +113,8 @@ pub struct Uploader {
     pacer: Arc<Pacer>,
     policy: RetryPolicy,
     interrupted: Arc<AtomicBool>,
+    /// Whether any request of this session got an HTTP answer.
+    answered: AtomicBool,
     /// What happened so far.
     pub stats: UploadStats,
 }
@@ -128,6 +134,8 @@ pub struct UploadSettings {
     pub policy: RetryPolicy,
     /// Requests in flight at most (sizes the connection pool).
     pub concurrency: usize,
+    /// Proxy and trusted certificates.
+    pub network: crate::http::Network,
 }
 
 impl Uploader {
@@ -137,16 +145,12 @@ impl Uploader {
         pacer: Arc<Pacer>,
         interrupted: Arc<AtomicBool>,
     ) -> reqwest::Result<Uploader> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("nl-import/", env!("CARGO_PKG_VERSION")))
-            .timeout(settings.timeout)
-            .connect_timeout(Duration::from_secs(10).min(settings.timeout))
-            .pool_max_idle_per_host(settings.concurrency)
-            .no_proxy()
-            // A redirect would carry the X-API-Key header to wherever it points (reqwest
-            // strips only Authorization and cookies), maybe over plain HTTP: never follow.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+        // Redirects are never followed: one would carry the X-API-Key header to wherever it
+        // points (reqwest strips only Authorization and cookies), maybe over plain HTTP.
+        let client = settings
+            .network
+            .client(settings.timeout, settings.concurrency)?;
+        tracing::info!("{}", settings.network.describe());
         Ok(Uploader {
             client,
             url: format!("{}/leads/sync", settings.base_url.trim_end_matches('/')),
@@ -155,6 +159,7 @@ impl Uploader {
             pacer,
             policy: settings.policy,
             interrupted,
+            answered: AtomicBool::new(false),
             stats: UploadStats::default(),
         })
     }
@@ -202,9 +207,14 @@ impl Uploader {
                 let (problem, retry_after) = match self.attempt(&body).await {
                     Err(e) => {
                         self.stats.transport_errors.fetch_add(1, Ordering::Relaxed);
-                        (transport_message(&e), None)
+                        let failure = crate::http::explain(&e);
+                        if failure.unreachable && !self.answered.load(Ordering::Relaxed) {
+                            return Err(Stop::Unreachable(failure.message));
+                        }
+                        (failure.message, None)
                     }
                     Ok(answer) => {
+                        self.answered.store(true, Ordering::Relaxed);
                         self.pacer.observe(&answer.rate, sent_at);
                         match classify_status(answer.status) {
                             StatusAction::Success => match interpret_sync(&answer.body, &ids) {
@@ -337,7 +347,7 @@ impl Uploader {
                 .send()
                 .await;
             let (problem, retry_after) = match sent {
-                Err(e) => (transport_message(&e), None),
+                Err(e) => (crate::http::explain(&e).message, None),
                 Ok(response) => {
                     let status = response.status().as_u16();
                     let headers = response.headers();
@@ -409,7 +419,7 @@ impl Uploader {
         let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let rate = RateHeaders::parse(|name| text(name));
         let retry_after = text("retry-after").and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let location = text("location").map(|l| self.redact(l));
+        let location = text("location").map(|l| crate::text::server_text(&self.redact(l)));
         let body = self.redact(&response.text().await?);
         Ok(Answer {
             status,
@@ -454,45 +464,20 @@ struct Answer {
     body: String,
 }
 
-/// A transport error in words, without the URL's query or anything secret.
-fn transport_message(err: &reqwest::Error) -> String {
-    let kind = if err.is_timeout() {
-        "timed out"
-    } else if err.is_connect() {
-        "could not connect"
-    } else if err.is_body() || err.is_decode() {
-        "the answer was cut off"
-    } else {
-        "connection error"
-    };
-    let mut source = std::error::Error::source(err);
-    let mut detail = String::new();
-    while let Some(s) = source {
-        detail = s.to_string();
-        source = s.source();
-    }
-    if detail.is_empty() {
-        kind.to_owned()
-    } else {
-        format!("{kind} ({detail})")
-    }
-}
-
 /// The message of an error body (`{"error": ...}` or `{"message": ...}`), or the body itself
-/// cut short.
+/// (an HTML page: its title), on one line and cut short.
 pub fn error_message(body: &str) -> String {
     if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(body) {
         for key in ["error", "message", "detail", "msg"] {
             if let Some(Value::String(s)) = map.get(key) {
-                return s.clone();
+                return crate::text::server_text(s);
             }
         }
     }
-    let body = body.trim();
-    if body.is_empty() {
-        return "(empty body)".to_owned();
+    match crate::text::server_text(body) {
+        text if text.is_empty() => "(empty body)".to_owned(),
+        text => text,
     }
-    body.chars().take(200).collect()
 }
 
 /// What to do with a batch refused as a whole.
@@ -573,11 +558,12 @@ pub fn interpret_sync(body: &str, ids: &[&str]) -> Result<Vec<Settled>, String> 
                             .ok_or_else(|| format!("errors entry names unknown lead_id `{id}`"))?
                     }
                 };
-                let message = ["error", "message", "detail", "msg"]
-                    .iter()
-                    .find_map(|k| entry.get(*k).and_then(Value::as_str))
-                    .unwrap_or("the API refused this lead")
-                    .to_owned();
+                let message = crate::text::server_text(
+                    ["error", "message", "detail", "msg"]
+                        .iter()
+                        .find_map(|k| entry.get(*k).and_then(Value::as_str))
+                        .unwrap_or("the API refused this lead"),
+                );
                 let class = if is_phone_conflict(&message.to_ascii_lowercase()) {
                     ErrorClass::DuplicateInAccount
                 } else {
@@ -718,6 +704,16 @@ mod tests {
         assert_eq!(error_message(r#"{"message":"nope","error":1}"#), "nope");
         assert_eq!(error_message(""), "(empty body)");
         assert_eq!(error_message("Bad Gateway"), "Bad Gateway");
+        // Server text is one line, an HTML page its title, a long message cut.
+        assert_eq!(
+            error_message(
+                "<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>nginx</body></html>"
+            ),
+            "413 Request Entity Too Large"
+        );
+        assert_eq!(error_message(r#"{"error":"two\nlines"}"#), "two lines");
+        let long = error_message(&format!(r#"{{"error":"{}"}}"#, "x".repeat(5000)));
+        assert_eq!(long.chars().count(), crate::text::MAX_SERVER_TEXT + 1);
     }
 
     #[test]
@@ -731,6 +727,7 @@ mod tests {
                 timeout: Duration::from_secs(1),
                 policy: RetryPolicy::default(),
                 concurrency: 1,
+                network: crate::http::Network::direct(),
             },
             Arc::new(Pacer::new(crate::pacing::Pace {
                 rate: 1,

@@ -394,7 +394,7 @@ fn spawn_slow_import(env: &Env, csv: &Path) -> Child {
 
 #[test]
 fn a_killed_import_resumes_and_every_lead_arrives_exactly_once() {
-    let env = Env::start(with_latency(Latency::range(20, 80)));
+    let env = Env::start(roomy(with_latency(Latency::range(20, 80))));
     let csv = env.path("leads.csv");
     write_leads(&csv, 1500);
     append(&csv, "bad-1,No Phone,,,,,\nbad-2,Bad Phone,12,,,,\n");

@@ -34,7 +34,7 @@ fn json_out(out: &std::process::Output) -> Value {
 
 #[test]
 fn a_nightly_run_sends_only_what_changed() {
-    let env = Env::start(Config::default());
+    let env = Env::start(roomy(Config::default()));
     let csv = env.path("export.csv");
     export(&csv, 0..1000, &[]);
     let mut args = fast();
@@ -181,7 +181,7 @@ fn delete_missing_removes_exactly_the_leads_gone_from_the_export_and_refuses_a_t
 
 #[test]
 fn a_second_run_on_the_same_state_exits_with_the_lock_code_and_a_stale_lock_is_taken_over() {
-    let env = Env::start(with_latency(Latency::fixed(100)));
+    let env = Env::start(roomy(with_latency(Latency::fixed(100))));
     let csv = env.path("export.csv");
     export(&csv, 0..400, &[]);
     let mut args = fast();
@@ -214,7 +214,7 @@ fn a_second_run_on_the_same_state_exits_with_the_lock_code_and_a_stale_lock_is_t
 
 #[test]
 fn max_duration_stops_cleanly_and_the_next_run_finishes() {
-    let env = Env::start(with_latency(Latency::fixed(100)));
+    let env = Env::start(roomy(with_latency(Latency::fixed(100))));
     let csv = env.path("export.csv");
     export(&csv, 0..1000, &[]);
     let mut args = fast();

@@ -9,101 +9,22 @@ use axum::Json;
 use axum::body::{Body, Bytes, to_bytes};
 use axum::extract::{Query, Request, State};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
-use axum::http::{HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::{self, scopes};
+use crate::auth;
+use crate::connection::ConnectionHandle;
+use crate::endpoint::Endpoint;
 use crate::error::ApiError;
 use crate::faults::{FaultAction, FaultKind, Planned, Trickle};
-use crate::log::{LogGuard, LoggedRequest};
+use crate::log::LoggedRequest;
 use crate::messages;
 use crate::ratelimit;
-use crate::server::ConnectionHandle;
 use crate::state::SharedState;
 use crate::store::{StoredLead, SyncRefusal};
 use crate::validate::{self, LeadError};
-
-/// What a request asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Endpoint {
-    /// `POST /api/leads/sync`.
-    SyncUpsert,
-    /// `DELETE /api/leads/sync`.
-    SyncDelete,
-    /// `POST /api/leads`.
-    CreateLead,
-    /// `GET /api/leads`.
-    ListLeads,
-    /// `GET /api/leads/:id` (the id as written in the path).
-    GetLead(String),
-    /// Any other path or method under `/api`: authenticated, then 404.
-    ApiUnknown,
-    /// Anything outside `/api`: 404 after the Global tier only.
-    Unknown,
-}
-
-impl Endpoint {
-    /// Classifies a request. One trailing slash is ignored, as Express does by default.
-    pub(crate) fn classify(method: &Method, path: &str) -> Self {
-        let path = match path.strip_suffix('/') {
-            Some(p) if !p.is_empty() => p,
-            _ => path,
-        };
-        let Some(rest) = path.strip_prefix("/api") else {
-            return Endpoint::Unknown;
-        };
-        if !(rest.is_empty() || rest.starts_with('/')) {
-            return Endpoint::Unknown;
-        }
-        match (method, rest) {
-            (&Method::POST, "/leads/sync") => Endpoint::SyncUpsert,
-            (&Method::DELETE, "/leads/sync") => Endpoint::SyncDelete,
-            (&Method::POST, "/leads") => Endpoint::CreateLead,
-            (&Method::GET, "/leads") => Endpoint::ListLeads,
-            (&Method::GET, r) => match r.strip_prefix("/leads/") {
-                Some(id) if !id.is_empty() && !id.contains('/') => Endpoint::GetLead(id.to_owned()),
-                _ => Endpoint::ApiUnknown,
-            },
-            _ => Endpoint::ApiUnknown,
-        }
-    }
-
-    /// Whether the request must present a key (everything under `/api`).
-    pub(crate) fn needs_auth(&self) -> bool {
-        *self != Endpoint::Unknown
-    }
-
-    /// Whether the Sync tier and sync faults apply.
-    pub(crate) fn is_sync(&self) -> bool {
-        matches!(self, Endpoint::SyncUpsert | Endpoint::SyncDelete)
-    }
-
-    /// The scope the endpoint requires.
-    pub(crate) fn scope(&self) -> Option<&'static str> {
-        match self {
-            Endpoint::SyncUpsert => Some(scopes::LEADS_SYNC_CREATE),
-            Endpoint::SyncDelete => Some(scopes::LEADS_SYNC_DELETE),
-            Endpoint::CreateLead => Some(scopes::LEADS_IMPORT),
-            Endpoint::ListLeads | Endpoint::GetLead(_) => Some(scopes::LEADS_VIEW),
-            Endpoint::ApiUnknown | Endpoint::Unknown => None,
-        }
-    }
-
-    /// How many leads the body carries, for the log.
-    fn count_leads(&self, body: &[u8]) -> Option<usize> {
-        match self {
-            Endpoint::SyncUpsert => validate::count_items(body, "leads"),
-            Endpoint::SyncDelete => validate::count_items(body, "lead_ids"),
-            Endpoint::CreateLead => serde_json::from_slice::<serde_json::Value>(body)
-                .ok()
-                .filter(serde_json::Value::is_object)
-                .map(|_| 1),
-            _ => None,
-        }
-    }
-}
 
 /// How a request ends.
 enum Answer {
@@ -343,10 +264,16 @@ fn canned(status: u16, body: Option<String>, retry_after_secs: Option<u64>) -> R
         };
         json!({ "error": msg }).to_string()
     });
+    // A raw body that is an HTML page (a proxy's error page) goes out as one.
+    let content_type = if body.trim_start().starts_with('<') {
+        "text/html; charset=utf-8"
+    } else {
+        "application/json"
+    };
     let mut response = (status, body).into_response();
     response
         .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Some(secs) = retry_after_secs {
         response
             .headers_mut()
@@ -375,48 +302,41 @@ async fn trickled(response: Response, trickle: Trickle) -> Response {
     Response::from_parts(parts, Body::from_stream(pieces))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Pushes its entry to the log when finished, or, if the request future is dropped first
+/// (the client went away, or a fault dropped the connection), with no status.
+#[derive(Debug)]
+struct LogGuard {
+    state: SharedState,
+    entry: Option<LoggedRequest>,
+}
 
-    #[test]
-    fn classify_paths_and_methods() {
-        use Endpoint::*;
-        let cases = [
-            (Method::POST, "/api/leads/sync", SyncUpsert),
-            (Method::POST, "/api/leads/sync/", SyncUpsert),
-            (Method::DELETE, "/api/leads/sync", SyncDelete),
-            (Method::PUT, "/api/leads/sync", ApiUnknown),
-            (Method::GET, "/api/leads/sync", GetLead("sync".into())),
-            (Method::POST, "/api/leads", CreateLead),
-            (Method::GET, "/api/leads", ListLeads),
-            (Method::GET, "/api/leads/12", GetLead("12".into())),
-            (Method::GET, "/api/leads/12/x", ApiUnknown),
-            (Method::GET, "/api", ApiUnknown),
-            (Method::GET, "/api/", ApiUnknown),
-            (Method::GET, "/api/nothing", ApiUnknown),
-            (Method::POST, "/api/api/leads/sync", ApiUnknown),
-            (Method::GET, "/apix", Unknown),
-            (Method::GET, "/", Unknown),
-            (Method::POST, "/leads/sync", Unknown),
-        ];
-        for (method, path, want) in cases {
-            assert_eq!(Endpoint::classify(&method, path), want, "{method} {path}");
+impl LogGuard {
+    fn new(state: SharedState, entry: LoggedRequest) -> Self {
+        LogGuard {
+            state,
+            entry: Some(entry),
         }
     }
 
-    #[test]
-    fn scopes_per_endpoint() {
-        let cases = [
-            (Endpoint::SyncUpsert, Some("leads:sync_create"), true),
-            (Endpoint::SyncDelete, Some("leads:sync_delete"), true),
-            (Endpoint::CreateLead, Some("leads:import"), false),
-            (Endpoint::ListLeads, Some("leads:view"), false),
-            (Endpoint::GetLead("1".into()), Some("leads:view"), false),
-            (Endpoint::ApiUnknown, None, false),
-        ];
-        for (e, scope, sync) in cases {
-            assert_eq!((e.scope(), e.is_sync()), (scope, sync), "{e:?}");
+    fn entry_mut(&mut self) -> &mut LoggedRequest {
+        self.entry
+            .as_mut()
+            .expect("a log guard holds its entry until finished")
+    }
+
+    /// Logs the request with `status` (`None`: no response written).
+    fn finish(mut self, status: Option<u16>) {
+        if let Some(mut e) = self.entry.take() {
+            e.status = status;
+            self.state.push_log(e);
+        }
+    }
+}
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        if let Some(e) = self.entry.take() {
+            self.state.push_log(e);
         }
     }
 }

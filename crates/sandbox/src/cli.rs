@@ -11,6 +11,8 @@ use crate::auth::{NO_SYNC_KEY, TEST_KEY};
 use crate::config::{Config, ConflictMode, HeaderStyle, Limits};
 use crate::faults::{Faults, Latency, RandomFailures};
 use crate::server::Sandbox;
+use crate::state::SharedState;
+use crate::tls::TlsIdentity;
 
 /// Settings of `nl-import sandbox`. Every default is the documented production behaviour.
 #[derive(Debug, Clone, clap::Args)]
@@ -59,6 +61,13 @@ pub struct SandboxArgs {
     /// Seed for random faults and latency.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Serve HTTPS with a fresh self-signed certificate for localhost, 127.0.0.1 and ::1
+    /// (clients trust it with `nl-import import --ca-cert FILE`).
+    #[arg(long)]
+    pub tls: bool,
+    /// With --tls: write the certificate (PEM) to FILE; without it, it is printed.
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    pub tls_cert_out: Option<PathBuf>,
 }
 
 impl SandboxArgs {
@@ -113,7 +122,13 @@ pub async fn serve(args: SandboxArgs, shutdown: impl Future<Output = ()>) -> io:
     let config = args.config()?;
     let window = config.window;
     let limits = config.limits;
-    let sandbox = Sandbox::bind(SocketAddr::new(args.host, args.port), config)
+    let tls = args.tls.then(TlsIdentity::self_signed).transpose()?;
+    if let (Some(tls), Some(path)) = (&tls, &args.tls_cert_out) {
+        std::fs::write(path, tls.cert_pem())
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    }
+    let addr = SocketAddr::new(args.host, args.port);
+    let sandbox = Sandbox::serve(addr, SharedState::new(config), tls)
         .await
         .map_err(|e| {
             io::Error::new(
@@ -148,6 +163,20 @@ pub async fn serve(args: SandboxArgs, shutdown: impl Future<Output = ()>) -> io:
         "  request log:                    {}/__sandbox/requests",
         sandbox.root_url()
     )?;
+    match (sandbox.tls(), &args.tls_cert_out) {
+        (Some(_), Some(path)) => writeln!(
+            out,
+            "  self-signed certificate:        {} (nl-import import --ca-cert {})",
+            path.display(),
+            path.display()
+        )?,
+        (Some(tls), None) => writeln!(
+            out,
+            "  self-signed certificate (save it, then nl-import import --ca-cert FILE):\n{}",
+            tls.cert_pem().trim_end()
+        )?,
+        (None, _) => {}
+    }
     writeln!(out, "Press Ctrl-C to stop.")?;
     out.flush()?;
     drop(out);

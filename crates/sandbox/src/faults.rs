@@ -143,7 +143,8 @@ pub enum FaultAction {
     /// Answer with `status` without processing anything. With no `body`, the body is the
     /// usual one for that status: 500 `{"error":"Failed to sync leads"}`, 429 the Sync
     /// tier's message, 503 `{"error":"Service temporarily unavailable"}`, any other
-    /// `{"error": <reason phrase>}`. A `body` is sent raw (it may be truncated JSON).
+    /// `{"error": <reason phrase>}`. A `body` is sent raw (it may be truncated JSON); one
+    /// that starts with `<` goes out as `text/html`, as a proxy's error page would.
     /// `Retry-After` is sent only when `retry_after_secs` is set.
     Respond {
         /// HTTP status to answer with.

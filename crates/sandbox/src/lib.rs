@@ -1,6 +1,15 @@
 //! A faithful local stand-in for the Naturalead lead sync API, for tests, demos and
-//! rehearsals: start it in-process with [`Sandbox::start`], or as a process with
-//! `nl-import sandbox`.
+//! rehearsals: start it in-process with [`Sandbox::start`] (or [`Sandbox::start_tls`] for
+//! HTTPS with a self-signed certificate), or as a process with `nl-import sandbox`
+//! (`--tls`).
+//!
+//! # Layout
+//!
+//! Dependencies point one way, from the server down to plain data:
+//! `server` (accept loop, TLS, connections) → the router in this file → `admin` and `api`
+//! (handlers, the request log guard) → `state` (the one lock: the admission gate, leads,
+//! windows, faults, log) → `endpoint`, `auth`, `ratelimit`, `faults`, `store`, `validate`,
+//! `log`, `error`, `config`, `connection`, `tls`, `messages`, `clock`.
 //!
 //! # What it serves
 //!
@@ -73,6 +82,8 @@ mod auth;
 pub mod cli;
 mod clock;
 mod config;
+mod connection;
+mod endpoint;
 mod error;
 mod faults;
 mod log;
@@ -81,6 +92,7 @@ mod ratelimit;
 mod server;
 mod state;
 mod store;
+mod tls;
 mod validate;
 
 use axum::Router;
@@ -99,6 +111,7 @@ pub use ratelimit::Tier;
 pub use server::Sandbox;
 pub use state::SharedState;
 pub use store::{DeleteOutcome, Lead, StoredLead, SyncError, SyncOutcome};
+pub use tls::{TLS_NAMES, TlsIdentity};
 pub use validate::{LeadError, LeadInput, LeadStatus, MAX_LEADS_PER_SYNC};
 
 /// The whole application: `/__sandbox/` evidence routes, everything else to the API.

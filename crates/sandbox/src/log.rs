@@ -1,12 +1,12 @@
-//! The request log: one entry per API request, for tests to check what the importer did
+//! The request log's entry: one per API request, for tests to check what the importer did
 //! (how many requests, which were refused or faulted, how many leads each carried).
-//! Keys appear only as their last 4 characters.
+//! Keys appear only as their last 4 characters. A plain type: the state keeps the log, the
+//! API handler writes to it.
 
 use serde::{Deserialize, Serialize};
 
 use crate::faults::FaultKind;
 use crate::ratelimit::Tier;
-use crate::state::SharedState;
 
 /// One request as the sandbox saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,43 +37,4 @@ pub struct LoggedRequest {
     /// Leads in a sync body, ids in a delete body, 1 for `POST /api/leads`; `None` when
     /// the body did not have that shape.
     pub leads: Option<usize>,
-}
-
-/// Pushes its entry to the log when finished, or, if the request future is dropped first
-/// (the client went away, or a fault dropped the connection), with no status.
-#[derive(Debug)]
-pub(crate) struct LogGuard {
-    state: SharedState,
-    entry: Option<LoggedRequest>,
-}
-
-impl LogGuard {
-    pub(crate) fn new(state: SharedState, entry: LoggedRequest) -> Self {
-        LogGuard {
-            state,
-            entry: Some(entry),
-        }
-    }
-
-    pub(crate) fn entry_mut(&mut self) -> &mut LoggedRequest {
-        self.entry
-            .as_mut()
-            .expect("a log guard holds its entry until finished")
-    }
-
-    /// Logs the request with `status` (`None`: no response written).
-    pub(crate) fn finish(mut self, status: Option<u16>) {
-        if let Some(mut e) = self.entry.take() {
-            e.status = status;
-            self.state.push_log(e);
-        }
-    }
-}
-
-impl Drop for LogGuard {
-    fn drop(&mut self) {
-        if let Some(e) = self.entry.take() {
-            self.state.push_log(e);
-        }
-    }
 }

@@ -1,5 +1,6 @@
-//! The HTTP server: the accept loop, one hyper connection per client, the handle that lets a
-//! fault close a connection without answering, and graceful shutdown.
+//! The HTTP server: the accept loop, one hyper connection per client (over TLS when the
+//! sandbox serves HTTPS), the handle that lets a fault close a connection without answering,
+//! and graceful shutdown.
 //!
 //! The sandbox serves connections itself rather than through `axum::serve` because a fault
 //! must be able to drop one TCP connection in the middle of a request (before or after the
@@ -7,7 +8,6 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -16,36 +16,18 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
-use tokio::sync::{Notify, watch};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
 use crate::auth::{NO_SYNC_KEY, TEST_KEY};
 use crate::config::Config;
+use crate::connection::ConnectionHandle;
 use crate::state::SharedState;
-
-/// The connection a request arrived on, put in the request's extensions by the server.
-#[derive(Debug, Clone)]
-pub(crate) struct ConnectionHandle {
-    /// The client's address (the Global tier counts per IP).
-    pub(crate) peer: SocketAddr,
-    drop: Arc<Notify>,
-}
-
-impl ConnectionHandle {
-    fn new(peer: SocketAddr) -> Self {
-        ConnectionHandle {
-            peer,
-            drop: Arc::new(Notify::new()),
-        }
-    }
-
-    /// Closes the connection at once, without writing a response.
-    pub(crate) fn drop_now(&self) {
-        self.drop.notify_one();
-    }
-}
+use crate::tls::TlsIdentity;
 
 /// A running sandbox: an HTTP server on a loopback (or given) address, and its state.
 ///
@@ -66,6 +48,7 @@ impl ConnectionHandle {
 pub struct Sandbox {
     addr: SocketAddr,
     state: SharedState,
+    tls: Option<TlsIdentity>,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
 }
@@ -76,6 +59,18 @@ impl Sandbox {
         Sandbox::bind(SocketAddr::from(([127, 0, 0, 1], 0)), config).await
     }
 
+    /// Starts a sandbox serving HTTPS with a fresh self-signed certificate
+    /// ([`TlsIdentity::self_signed`]) on `127.0.0.1` and a free port; a client trusts it
+    /// through [`Sandbox::tls`]'s PEM.
+    pub async fn start_tls(config: Config) -> io::Result<Sandbox> {
+        Sandbox::serve(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            SharedState::new(config),
+            Some(TlsIdentity::self_signed()?),
+        )
+        .await
+    }
+
     /// Starts a sandbox with `config` on `addr` (port 0 picks a free port).
     pub async fn bind(addr: SocketAddr, config: Config) -> io::Result<Sandbox> {
         Sandbox::start_with_state(addr, SharedState::new(config)).await
@@ -84,16 +79,27 @@ impl Sandbox {
     /// Starts a sandbox on `addr` serving an existing state: leads, keys, windows, faults
     /// and log carry over, as for a server restarted with its database kept.
     pub async fn start_with_state(addr: SocketAddr, state: SharedState) -> io::Result<Sandbox> {
+        Sandbox::serve(addr, state, None).await
+    }
+
+    /// Starts a sandbox on `addr` serving `state`, over HTTPS with `tls` when given.
+    pub async fn serve(
+        addr: SocketAddr,
+        state: SharedState,
+        tls: Option<TlsIdentity>,
+    ) -> io::Result<Sandbox> {
+        let acceptor = tls.as_ref().map(TlsIdentity::acceptor).transpose()?;
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
         let grace = state.config().shutdown_grace;
         let router = crate::router(state.clone());
-        let task = tokio::spawn(accept_loop(listener, router, stopped, grace));
-        tracing::debug!(%addr, "sandbox listening");
+        let task = tokio::spawn(accept_loop(listener, acceptor, router, stopped, grace));
+        tracing::debug!(%addr, https = tls.is_some(), "sandbox listening");
         Ok(Sandbox {
             addr,
             state,
+            tls,
             stop,
             task: Some(task),
         })
@@ -104,15 +110,22 @@ impl Sandbox {
         self.addr
     }
 
-    /// The API's base URL, e.g. `http://127.0.0.1:40123/api` (what `--api-url` takes).
+    /// The API's base URL, e.g. `http://127.0.0.1:40123/api` (what `--api-url` takes);
+    /// `https://` when the sandbox serves HTTPS.
     pub fn base_url(&self) -> String {
-        format!("http://{}/api", self.addr)
+        format!("{}/api", self.root_url())
     }
 
     /// The server's root URL, e.g. `http://127.0.0.1:40123` (the evidence endpoints live
     /// under `/__sandbox/`).
     pub fn root_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The certificate served, when the sandbox serves HTTPS.
+    pub fn tls(&self) -> Option<&TlsIdentity> {
+        self.tls.as_ref()
     }
 
     /// The state shared with the server: leads, request log, faults, keys.
@@ -151,6 +164,7 @@ impl Drop for Sandbox {
 /// Accepts connections until told to stop, then waits for them within `grace`.
 async fn accept_loop(
     listener: TcpListener,
+    acceptor: Option<TlsAcceptor>,
     router: Router,
     mut stop: watch::Receiver<bool>,
     grace: Duration,
@@ -161,7 +175,8 @@ async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    conns.spawn(serve_connection(stream, peer, router.clone(), stop.clone(), grace));
+                    let (router, stop) = (router.clone(), stop.clone());
+                    conns.spawn(serve_connection(stream, acceptor.clone(), peer, router, stop, grace));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -183,27 +198,53 @@ async fn accept_loop(
     }
 }
 
-/// Serves one connection until the client closes it, a fault drops it, or shutdown.
+/// The longest a client may take over the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves one connection (after the TLS handshake, for HTTPS) until the client closes it,
+/// a fault drops it, or shutdown.
 async fn serve_connection(
-    stream: tokio::net::TcpStream,
+    stream: TcpStream,
+    acceptor: Option<TlsAcceptor>,
+    peer: SocketAddr,
+    router: Router,
+    stop: watch::Receiver<bool>,
+    grace: Duration,
+) {
+    let Some(acceptor) = acceptor else {
+        return serve_io(stream, peer, router, stop, grace).await;
+    };
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => serve_io(tls, peer, router, stop, grace).await,
+        // A client that does not trust the certificate ends here: no request was made.
+        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "sandbox TLS handshake failed"),
+        Err(_) => tracing::debug!(%peer, "sandbox TLS handshake timed out"),
+    }
+}
+
+/// Serves HTTP/1.1 on `io`.
+async fn serve_io<S>(
+    io: S,
     peer: SocketAddr,
     router: Router,
     mut stop: watch::Receiver<bool>,
     grace: Duration,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let handle = ConnectionHandle::new(peer);
     let for_requests = handle.clone();
     let service = service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(for_requests.clone());
         router.clone().oneshot(req.map(Body::new))
     });
-    let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    let conn = http1::Builder::new().serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => {}
         // Returning drops the connection (and the request being handled): the socket
         // closes with no response written.
-        () = handle.drop.notified() => {}
+        () = handle.dropped() => {}
         _ = stop.changed() => {
             conn.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(grace, conn).await;

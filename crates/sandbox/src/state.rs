@@ -14,12 +14,12 @@ use std::time::Duration;
 use rand::Rng;
 use tokio::time::Instant;
 
-use crate::api::Endpoint;
 use crate::auth::{
     self, DEFAULT_ACCOUNT_ID, KeyError, KeySpec, KeyStatus, KeyStore, NO_SYNC_KEY, TEST_KEY, scopes,
 };
 use crate::clock;
 use crate::config::Config;
+use crate::endpoint::Endpoint;
 use crate::error::ApiError;
 use crate::faults::{FaultEngine, Faults, Planned};
 use crate::log::LoggedRequest;

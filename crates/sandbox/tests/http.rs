@@ -17,6 +17,8 @@ mod leads;
 mod rate_limits;
 #[path = "http/sync.rs"]
 mod sync;
+#[path = "http/tls.rs"]
+mod tls;
 
 use std::time::Duration;
 
