@@ -559,6 +559,50 @@ fn check_and_import_write_a_workbook_with_text_cells_highlights_and_notes() {
             .map(|r| r.iter().map(|c| c.to_string()).collect())
             .collect();
         assert_eq!(again, book);
+
+        // The rows sheet saved as CSV by LibreOffice (what a data team does until workbook
+        // input exists) is read back as the report it is: every row unchanged, rejected
+        // again with its class, nothing valid.
+        let filter = "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,2";
+        let saved = env.path("lo2");
+        let status = Command::new(soffice)
+            .arg(format!(
+                "-env:UserInstallation=file://{}",
+                saved.join("lo-profile").display()
+            ))
+            .args(["--headless", "--convert-to", filter, "--outdir"])
+            .arg(&saved)
+            .arg(env.path("reports/rejected.xlsx"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::fs::rename(
+            saved.join("rejected-Rejected rows.csv"),
+            env.path("saved.csv"),
+        )
+        .unwrap();
+        let out = nl_import(
+            env.dir.path(),
+            &[
+                "check",
+                "saved.csv",
+                "--report-dir",
+                "saved",
+                "--emit-valid",
+                "-",
+            ],
+        );
+        assert_exit(&out, 3);
+        assert!(text(&out.stdout).is_empty(), "{}", text(&out.stdout));
+        let rows = csv_cells(&env.path("saved/rejected.csv"));
+        let first = csv_cells(&env.path("check/rejected.csv"));
+        assert_eq!(rows.len(), first.len());
+        for (a, b) in rows.iter().zip(&first) {
+            assert_eq!(a[..4], b[..4]);
+            assert_eq!(a[5..], b[5..]);
+        }
     }
 }
 
