@@ -1,8 +1,8 @@
 //! The floors `nl-import check` is measured against, on one core and in one process, on
 //! the same file:
 //!
-//! - **parse**: the csv crate alone, reading every record as a `ByteRecord` (the reader
-//!   configured as `source.rs` configures it);
+//! - **parse**: the csv crate alone, reading every record as a `ByteRecord` (the same
+//!   `csv_core` parser `src/source/csv.rs` drives, with the same settings);
 //! - **parse + phone**: the same loop plus, per row, what validation does to the phone:
 //!   the row's region (country column or `US`), then libphonenumber's parse, validity check
 //!   and E.164 formatting, through the very function `validate.rs` uses
@@ -105,7 +105,7 @@ fn parse_and_phone(path: &Path) -> Tally {
 
 /// (c) The importer's source, mapping and validator on this thread.
 fn parse_and_validate(path: &Path) -> Tally {
-    let mut source = Source::open(path, SourceOptions::default()).expect("open");
+    let mut source = Source::open(path, &SourceOptions::default()).expect("open");
     let mapping = Mapping::resolve(source.headers(), None, path).expect("mapping");
     let validator = Validator::new(&mapping, parse_region("US").expect("US"));
     let decoder = source.decoder();

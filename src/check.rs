@@ -23,8 +23,9 @@ pub struct CheckSummary {
     pub input: PathBuf,
     /// The encoding the fields were decoded with.
     pub encoding: &'static str,
-    /// The delimiter used.
-    pub delimiter: String,
+    /// The delimiter used (CSV input).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<String>,
     /// Data rows read (the header is not a row).
     pub rows_read: u64,
     /// Rows that are leads ready to send.
@@ -47,6 +48,8 @@ pub struct CheckSummary {
     pub reports: ReportPaths,
     /// Per error class: count, an example, the fix, the columns involved.
     pub rejections: RejectionSummary,
+    /// How the input was read: format, sheet, encoding and why, lines skipped.
+    pub reading: crate::source::SourceReport,
     /// What the mapping decided, and counted row by row.
     pub mapping: crate::mapping::MappingSummary,
 }
@@ -57,6 +60,13 @@ pub fn run(cfg: &CheckConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) ->
     let started = Instant::now();
     let input = &cfg.input;
     let (source, mapping, validator) = input.open()?;
+    let reading = source.report();
+    let file = input.csv.display().to_string();
+    if !cfg.quiet {
+        for notice in reading.get().opening_notices(&file) {
+            writeln!(stderr, "{notice}")?;
+        }
+    }
     if input.print_mapping {
         write!(stdout, "{}", mapping.table(input.default_region))?;
         return Ok(exit::SUCCESS);
@@ -66,7 +76,7 @@ pub fn run(cfg: &CheckConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) ->
     }
     let mapping_stats = validator.stats();
     let encoding = source.decoder().name();
-    let delimiter = (source.delimiter() as char).to_string();
+    let delimiter = source.delimiter().map(|d| (d as char).to_string());
 
     create_private_dir(&input.report_dir).with_context(|| {
         format!(
@@ -138,6 +148,12 @@ pub fn run(cfg: &CheckConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) ->
     };
     let rejected = counts.total_rows();
     debug_assert_eq!(rows_read, valid + rejected);
+    let reading = reading.get();
+    if !cfg.quiet {
+        for notice in reading.closing_notices(&file) {
+            writeln!(stderr, "{notice}")?;
+        }
+    }
     let elapsed = started.elapsed();
     let summary = CheckSummary {
         command: "check",
@@ -160,6 +176,7 @@ pub fn run(cfg: &CheckConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) ->
             summary_json: input.report_dir.join("summary.json"),
             valid_jsonl,
         },
+        reading,
         mapping: mapping.summary(&mapping_stats, input.default_region),
     };
     write_json(&summary.reports.summary_json, &summary).context("cannot write summary.json")?;

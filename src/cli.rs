@@ -87,12 +87,17 @@ pub struct InputArgs {
         value_parser = region
     )]
     pub default_region: String,
-    /// Text encoding: auto (BOM, else UTF-8), utf-8, utf-16le, utf-16be, windows-1252 (latin-1).
+    /// Text encoding: auto (BOM, else UTF-8 or Windows-1252 as the file's start shows),
+    /// utf-8, utf-16le, utf-16be, windows-1252 (latin-1).
     #[arg(long, value_name = "NAME", default_value = "auto")]
     pub encoding: EncodingChoice,
     /// Field delimiter (one character, or `tab`); sniffed from the header line when absent.
     #[arg(long, value_name = "CHAR", value_parser = parse_delimiter)]
     pub delimiter: Option<u8>,
+    /// The sheet of a workbook (.xlsx, .xlsm, .xlsb, .xls, .ods) to read [default: the first
+    /// visible worksheet].
+    #[arg(long, value_name = "NAME")]
+    pub sheet: Option<String>,
     /// Where to write rejected.csv and summary.json [default: .nl-import/reports/<file stem>].
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,

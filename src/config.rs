@@ -65,6 +65,7 @@ impl InputConfig {
             source: SourceOptions {
                 encoding: args.encoding,
                 delimiter: args.delimiter,
+                sheet: args.sheet.clone(),
             },
             mapping_file,
             default_region,
@@ -79,7 +80,7 @@ impl InputConfig {
     /// Opens the input and resolves the mapping against its header: the checks that need
     /// the file, still before any row is validated.
     pub fn open(&self) -> Result<(Source, Mapping, Validator)> {
-        let source = Source::open(&self.csv, self.source)?;
+        let source = Source::open(&self.csv, &self.source)?;
         let mapping = Mapping::resolve_with(
             source.headers(),
             self.mapping_file.as_ref().map(|(p, m)| (p.as_path(), m)),

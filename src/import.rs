@@ -134,6 +134,8 @@ pub struct ImportSummary {
     pub reports: ReportPaths,
     /// Per error class: count, an example, the fix, the columns involved.
     pub rejections: RejectionSummary,
+    /// How the input was read: format, sheet, encoding and why, lines skipped.
+    pub reading: crate::source::SourceReport,
     /// What the mapping decided, counted over the rows validated in this session.
     pub mapping: crate::mapping::MappingSummary,
 }
@@ -187,6 +189,15 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
     let started = Instant::now();
     let input = &cfg.input;
     let (source, mapping, validator) = input.open()?;
+    let reading = source.report();
+    if !cfg.quiet {
+        for notice in reading
+            .get()
+            .opening_notices(&input.csv.display().to_string())
+        {
+            writeln!(stderr, "{notice}")?;
+        }
+    }
     if input.print_mapping {
         write!(stdout, "{}", mapping.table(input.default_region))?;
         return Ok(exit::SUCCESS);
@@ -393,7 +404,8 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
     let (rejected_csv, counts) = (|| -> Result<_> {
         let mut report = input.open_report(&headers, &mapping)?;
         // The state file does not keep line numbers: read them from the input again.
-        if !input_changed && let Ok(again) = crate::source::Source::open(&input.csv, input.source) {
+        if !input_changed && let Ok(again) = crate::source::Source::open(&input.csv, &input.source)
+        {
             report.find_lines_in(again);
         }
         checkpoint.for_each_rejection(run_id, |row| {
@@ -471,6 +483,12 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
             }
         ));
     }
+    let reading = reading.get();
+    if !cfg.quiet {
+        for notice in reading.closing_notices(&input.csv.display().to_string()) {
+            writeln!(stderr, "{notice}")?;
+        }
+    }
     let summary = ImportSummary {
         command: "import",
         run_id,
@@ -499,6 +517,7 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
             summary_json: input.report_dir.join("summary.json"),
             valid_jsonl: None,
         },
+        reading,
         mapping: mapping.summary(&mapping_stats, input.default_region),
     };
     write_json(&summary.reports.summary_json, &summary)
@@ -566,6 +585,7 @@ fn dry_run(
         (Some(cp), false) => cp.delta_hashes(&spec.scope)?,
         _ => FxHashMap::default(),
     };
+    let reading = source.report();
     let headers = source.headers().to_vec();
     let mut report = input.open_report(&headers, mapping)?;
     let mut seen: rustc_hash::FxHashSet<u128> = rustc_hash::FxHashSet::default();
@@ -647,6 +667,7 @@ fn dry_run(
             "summary_json": input.report_dir.join("summary.json"),
         },
         "rejections": counts.summary(),
+        "reading": reading.get(),
     });
     write_json(&input.report_dir.join("summary.json"), &summary)
         .context("cannot write summary.json")?;
@@ -1559,10 +1580,13 @@ fn describe_config(
         "tag_separator": mapping.tag_separator,
         "default_region": format!("{:?}", cfg.input.default_region),
         "encoding": source.decoder().name(),
-        "delimiter": (source.delimiter() as char).to_string(),
+        "delimiter": source.delimiter().map(|d| (d as char).to_string()),
         "source": cfg.source,
         "api": api,
     });
+    if let Some(sheet) = source.sheet() {
+        config["sheet"] = sheet.into();
+    }
     // Presets, phone order, value maps, the unknown-status policy: only when they say
     // more than the column list, so runs recorded without them still resume.
     if let Some(rules) = mapping.fingerprint() {

@@ -4,7 +4,8 @@
 //!
 //! - [`cli`], [`config_file`] and [`config`]: flags (with defaults from a config file), then
 //!   validated configuration.
-//! - [`source`]: bytes → records (encodings, delimiters, row and line numbers).
+//! - [`source`]: bytes → records (CSV in its encodings, gzip and zstd, workbook sheets;
+//!   title rows and footers skipped; row and line numbers).
 //! - [`mapping`]: header → lead fields (automatic, or a TOML mapping file).
 //! - [`validate`]: a mapped row → a [`lead::Lead`] or every problem it has.
 //! - [`pipeline`]: the three above on several threads, back in file order, plus the

@@ -528,7 +528,7 @@ impl Engine {
                     phone: pre.phone,
                     id: pre.id,
                 },
-                record: self.records.then(|| std::mem::take(&mut raw.record)),
+                record: self.records.then(|| raw.record.to_byte_record()),
             },
             (true, false) => Resolved::Rejected {
                 problems: duplicates,
@@ -830,6 +830,9 @@ fn pre_validate<'r>(
         pre.original = decoder.decode_lossy(&raw.record);
         None
     };
+    if let Some(message) = &raw.malformed {
+        return malformed(pre, message.clone());
+    }
     if raw.record.len() != setup.width {
         return malformed(
             pre,
@@ -848,12 +851,7 @@ fn pre_validate<'r>(
                 pre.problems.push(Problem::new(
                     ErrorClass::MalformedRow,
                     format!("#{}", column + 1),
-                    format!(
-                        "line {}: column {} holds bytes that are not valid {} (shown as \\xNN in the report); pass --encoding if the file uses another one",
-                        raw.line,
-                        column + 1,
-                        decoder.name()
-                    ),
+                    decoder.problem(raw.line, column + 1),
                 ));
             }
         }
@@ -943,7 +941,7 @@ mod tests {
     }
 
     fn open(path: &std::path::Path) -> (Source, Validator) {
-        let source = Source::open(path, crate::source::SourceOptions::default()).unwrap();
+        let source = Source::open(path, &crate::source::SourceOptions::default()).unwrap();
         let mapping = crate::mapping::Mapping::resolve(source.headers(), None, path).unwrap();
         let validator = Validator::new(&mapping, crate::validate::parse_region("US").unwrap());
         (source, validator)

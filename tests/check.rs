@@ -650,29 +650,26 @@ fn windows_1252_with_the_encoding_flag() {
 }
 
 #[test]
-fn windows_1252_read_as_utf8_is_malformed_with_its_line_and_the_run_goes_on() {
+fn windows_1252_without_the_flag_is_detected_and_named() {
     let wd = Workdir::new();
     let csv = wd.write("cp1252.csv", windows_1252());
-    let run = wd.check(&csv, &[]);
-    run.expect_code(3);
-    assert_eq!(run.accounted(), (3, 0, 3));
-    let report = run.rejected();
-    assert_eq!(
-        report.classes(),
-        vec![
-            (1, "malformed_row"),
-            (2, "malformed_row"),
-            (3, "malformed_row")
-        ]
+    let emit = emit_args(&wd);
+    let run = wd.check(&csv, &[&emit[0], &emit[1]]);
+    assert_international(&run, "windows-1252");
+    let reading = &run.summary()["reading"];
+    assert_eq!(reading["encoding_detected"], true);
+    assert!(
+        reading["encoding_reason"]
+            .as_str()
+            .unwrap()
+            .contains("not UTF-8 (byte 0xE9 on line 2)"),
+        "{reading}"
     );
-    let row = report.row(1);
-    assert!(row[3].starts_with("line 2: column 1 "), "{row:?}");
-    assert!(report.row(2)[3].starts_with("line 3: column 1 "));
-    assert!(report.row(3)[3].starts_with("line 5: column 1 "));
-    assert!(row[3].contains("--encoding"), "{row:?}");
-    // The cells are kept, the undecodable bytes shown as they were.
-    assert_eq!(row[R], "Jos\\xE9 M\\xFCller");
-    assert_eq!(row[R + 1], "+49 30 901820");
+    assert!(
+        run.stderr.contains("read as windows-1252"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -680,7 +677,8 @@ fn undecodable_bytes_are_malformed_rows_and_the_run_goes_on() {
     let wd = Workdir::new();
     let csv = wd.write(
         "bad-bytes.csv",
-        b"name,phone\nAda,+442079460958\nBad\xFF\xFE,+12125550143\nGrace,+12125550144\n".as_slice(),
+        // 0x81 is not Windows-1252 either: read as UTF-8, the row is malformed.
+        b"name,phone\nAda,+442079460958\nBad\xFF\x81,+12125550143\nGrace,+12125550144\n".as_slice(),
     );
     let run = wd.check(&csv, &["--emit-valid", "-"]);
     run.expect_code(3);

@@ -59,7 +59,8 @@ fn invalid_utf8_rejects_the_row_and_names_the_encoding_flag() {
     let env = Env::start(config());
     let csv = env.path("leads.csv");
     let mut bytes = b"lead_id,name,phone\n".to_vec();
-    bytes.extend_from_slice(b"x1,Bad \xff\xfe name,+12125550100\n");
+    // 0x81 is not Windows-1252 either, so the file is read as UTF-8.
+    bytes.extend_from_slice(b"x1,Bad \xff\x81 name,+12125550100\n");
     bytes.extend_from_slice(b"x2,Good,+12125550101\n");
     std::fs::write(&csv, bytes).unwrap();
     let out = env.import(&csv, &fast());
@@ -123,21 +124,26 @@ fn a_100_mb_field() {
     file.flush().unwrap();
     drop(file);
     let started = Instant::now();
-    let mut args = fast();
-    args.extend(["--batch-size", "1"]);
-    let out = env.import(&csv, &args);
-    // The API refuses a body that large (413): the lead is rejected alone (one request of
-    // 100 MB with batches of one; larger batches are split down to it), the others arrive.
-    assert_clear(&out, 3, &["rejected_by_api"]);
+    let out = env.import(&csv, &fast());
+    // Over the record limit (16 MiB): rejected before anything is sent for it, read past in
+    // constant memory; the rows around it arrive.
+    assert_clear(&out, 3, &["malformed_row"]);
     assert!(started.elapsed() < Duration::from_secs(60));
     let stored = env.leads_by_id();
     assert_eq!(stored.keys().collect::<Vec<_>>(), ["x1", "x3"]);
     let summary = env.summary();
     assert_eq!(
-        summary["rejected_by_class"]["rejected_by_api"], 1,
+        summary["rejected_by_class"]["malformed_row"], 1,
         "{summary:#}"
     );
     assert_eq!(summary["pending"], 0);
+    let report = report_rows(&env);
+    assert_eq!(report[0][0], "2");
+    assert!(
+        report[0][3].contains("larger than the limit"),
+        "{:?}",
+        report[0]
+    );
 }
 
 #[test]

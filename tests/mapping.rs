@@ -385,34 +385,45 @@ Grace,Hopper,55 1234 5678,,grace@example.mx,México,Contactado
 }
 
 #[test]
-fn countries_not_understood_never_reject_a_number_with_its_country_code() {
+fn countries_not_understood_fall_back_to_the_default_region_and_are_listed() {
     let csv = "\
 name,phone,country
 Ada,+44 20 7946 0958,Narnia
 Bob,(212) 555-0143,Narnia
 Cy,(212) 555-0144,N/A
 Di,+33 1 42 68 53 00,Atlantis
+Ed,020 7946 0959,Narnia
 ";
     let (_dir, run) = check("c.csv", csv, &[]);
     run.expect_code(3);
     let leads = run.leads();
     let phones: Vec<&str> = leads.iter().map(|l| l["phone"].as_str().unwrap()).collect();
-    assert_eq!(phones, ["+442079460958", "+12125550144", "+33142685300"]);
+    // Numbers with their country code keep it; national ones are read in the default
+    // region (US), where Ed's London number is not valid: rejected, the country named.
+    assert_eq!(
+        phones,
+        [
+            "+442079460958",
+            "+12125550143",
+            "+12125550144",
+            "+33142685300"
+        ]
+    );
     let rejected = run.rejected();
     assert_eq!(rejected.len(), 1);
     assert_eq!(
         (rejected[0].0, rejected[0].1.as_str()),
-        (2, "invalid_phone")
+        (5, "invalid_phone")
     );
     assert!(rejected[0].2.contains("Narnia"), "{rejected:?}");
     let country = &run.summary()["mapping"]["country"];
     assert_eq!(
         country["unknown_values"],
-        json!([{"value": "Atlantis", "rows": 1}, {"value": "Narnia", "rows": 1}])
+        json!([{"value": "Narnia", "rows": 2}, {"value": "Atlantis", "rows": 1}])
     );
     assert_eq!(
         run.summary()["mapping"]["phones"]["read_in_default_region"],
-        1
+        2
     );
 }
 

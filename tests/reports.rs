@@ -341,6 +341,47 @@ fn a_report_sent_back_unchanged_changes_nothing_and_keeps_its_row_numbers() {
         book,
         unguarded(csv_cells(&env.path("reports/rejected.csv")))
     );
+    // And it does: the workbook itself, imported as it is (its rows sheet is read).
+    std::fs::copy(env.path("reports/rejected.xlsx"), env.path("back.xlsx")).unwrap();
+    let out = import(&env, "back.xlsx", "crm");
+    assert_exit(&out, 3);
+    assert_eq!(
+        brief(&env.rejected_csv()),
+        expected,
+        "the workbook sent back"
+    );
+    assert_eq!(env.summary()["rejections"]["unchanged_rows"], 5);
+    assert_eq!(sync_requests(&env).len(), requests, "nothing was sent");
+    assert_eq!(env.leads_by_id(), before, "no lead changed");
+
+    // A workbook fixed in a spreadsheet: one email corrected, the rest as it was.
+    let mut fixed_book = rust_xlsxwriter::Workbook::new();
+    fixed_book.add_worksheet().set_name("Summary").unwrap();
+    let sheet = fixed_book.add_worksheet();
+    sheet.set_name("Rejected rows").unwrap();
+    let email_at = book[0].iter().position(|h| h == "email").unwrap();
+    for (r, row) in book.iter().enumerate() {
+        for (c, cell) in row.iter().enumerate() {
+            let cell = if r == 2 && c == email_at {
+                "fixed2@example.com"
+            } else {
+                cell
+            };
+            sheet.write_string(r as u32, c as u16, cell).unwrap();
+        }
+    }
+    fixed_book.save(env.path("fixed-book.xlsx")).unwrap();
+    let out = import(&env, "fixed-book.xlsx", "crm");
+    assert_exit(&out, 3);
+    let after = env.leads_by_id();
+    assert_eq!(after.len(), 11, "the fixed row arrived");
+    assert_eq!(after["id-53"].lead.email, "fixed2@example.com");
+    assert_eq!(after["id-53"].lead.name, "Two\nLines");
+    let mut left = expected.clone();
+    left.remove(1);
+    assert_eq!(brief(&env.rejected_csv()), left);
+    let requests = sync_requests(&env).len();
+    let before = after;
 
     // An edited row is checked afresh: the data team fixes one email and sends it back.
     let mut fixed = csv_cells(&env.path("reports/rejected.csv"));
@@ -355,14 +396,19 @@ fn a_report_sent_back_unchanged_changes_nothing_and_keeps_its_row_numbers() {
     let out = import(&env, "fixed.csv", "crm");
     assert_exit(&out, 3);
     let after = env.leads_by_id();
-    assert_eq!(after.len(), 11);
+    assert_eq!(after.len(), 12);
     assert_eq!(after["id-52"].lead.email, "fixed@example.com");
     // The winners of the duplicates are untouched.
     assert_eq!(after["id-0"], before["id-0"]);
     assert_eq!(after["id-1"], before["id-1"]);
     assert_eq!(after["other-7"], before["other-7"]);
+    assert_eq!(
+        sync_requests(&env).len(),
+        requests + 1,
+        "one request, for the fixed row"
+    );
     let left = brief(&env.rejected_csv());
-    assert_eq!(left, expected[1..].to_vec());
+    assert_eq!(left, expected[2..].to_vec());
 }
 
 /// The rows sheet of a workbook, every cell as text (a cell that is not text fails).
@@ -615,7 +661,18 @@ fn undecodable_bytes_stay_visible_and_such_a_row_sent_back_unchanged_stays_rejec
         b"name,phone,city\nAda,+14155552671,Paris\nJos\xE9,+14155552672,M\xFCnchen\n".as_slice(),
     )
     .unwrap();
-    let out = nl_import(dir, &["check", "bytes.csv", "--report-dir", "r1"]);
+    // Read as UTF-8 (otherwise the file would be recognised as Windows-1252).
+    let out = nl_import(
+        dir,
+        &[
+            "check",
+            "bytes.csv",
+            "--report-dir",
+            "r1",
+            "--encoding",
+            "utf-8",
+        ],
+    );
     assert_exit(&out, 3);
     let cells = csv_cells(&dir.join("r1/rejected.csv"));
     let row = &cells[1];

@@ -264,7 +264,7 @@ impl Mapping {
         let region = default_region.as_region_str();
         lines.push(match self.header_of(&Target::Country) {
             Some(c) => format!(
-                "region:  numbers without a country code are read in the row's `{c}`, or in {region} (--default-region) when it is empty; a country not understood rejects such a number"
+                "region:  numbers without a country code are read in the row's `{c}`, or in {region} (--default-region) when it is empty or not understood"
             ),
             None => format!(
                 "region:  numbers without a country code are read in {region} (--default-region)"
@@ -583,8 +583,9 @@ impl MappingSummary {
             .filter(|c| c.rows_with_unknown_country > 0)
         {
             out.push(format!(
-                "country values not understood: {} (numbers with a country code were kept)",
-                list(&country.unknown_values)
+                "country values not understood: {} (numbers without a country code in those rows were read in {}; map the values in the mapping file's [countries] table if that is wrong)",
+                list(&country.unknown_values),
+                p.default_region
             ));
         }
         if let Some(status) = self

@@ -18,7 +18,6 @@
 
 use std::borrow::Cow;
 
-use csv::ByteRecord;
 use std::cell::RefCell;
 
 use xxhash_rust::xxh3::xxh3_64;
@@ -26,7 +25,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use super::guard::{unguard, unguard_str};
 use crate::lead::{ErrorClass, Problem};
 use crate::mapping::REPORT_COLUMNS;
-use crate::source::FieldDecoder;
+use crate::source::{FieldDecoder, Record};
 
 /// The columns a report of this version writes before the original ones, in order (what
 /// the mapping skips when a report is read back).
@@ -165,15 +164,14 @@ impl ReportLayout {
 
     /// Takes the guard off every field of a record of a guarded report (and leaves the
     /// record alone otherwise).
-    pub fn restore(&self, record: &mut ByteRecord) {
+    pub fn restore(&self, record: &mut Record) {
         if !self.guarded || !record.iter().any(|f| f.first() == Some(&b'\'')) {
             return;
         }
-        let mut restored = ByteRecord::with_capacity(record.as_slice().len(), record.len());
+        let mut restored = Record::new();
         for field in record.iter() {
             restored.push_field(unguard(field));
         }
-        restored.set_position(record.position().cloned());
         *record = restored;
     }
 
@@ -212,7 +210,7 @@ impl ReportLayout {
     /// a row whose verdict stands, which the pipeline then rejects without validating it.
     pub fn standing(
         &self,
-        record: &ByteRecord,
+        record: &Record,
         decoder: FieldDecoder,
     ) -> Option<(Vec<Problem>, Vec<String>)> {
         let cells: Vec<Cow<'_, str>> = record
@@ -287,6 +285,14 @@ pub fn read_header(headers: &mut [String]) -> Option<ReportLayout> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rec(cells: Vec<&str>) -> Record {
+        let mut record = Record::new();
+        for cell in cells {
+            record.push_field(cell.as_bytes());
+        }
+        record
+    }
 
     fn strings(cells: &[&str]) -> Vec<String> {
         cells.iter().map(|s| (*s).to_owned()).collect()
@@ -388,9 +394,9 @@ mod tests {
         headers.push("name");
         let layout = for_workbook(&strings(&headers)).unwrap();
         assert!(!layout.guarded());
-        let mut record = ByteRecord::from(vec!["1", "", "", "", "", "", "", "'kept"]);
+        let mut record = rec(vec!["1", "", "", "", "", "", "", "'kept"]);
         layout.restore(&mut record);
-        assert_eq!(&record[7], b"'kept");
+        assert_eq!(record.get(7), Some(b"'kept".as_slice()));
     }
 
     #[test]
@@ -398,18 +404,15 @@ mod tests {
         let mut headers = strings(&["_row", "_error_class", "_fingerprint", "'=odd", "phone"]);
         let layout = read_header(&mut headers).unwrap();
         assert_eq!(headers[3], "=odd");
-        let mut record = ByteRecord::from(vec!["3", "x", "", "'''a", "'+14155552671"]);
+        let mut record = rec(vec!["3", "x", "", "'''a", "'+14155552671"]);
         layout.restore(&mut record);
-        assert_eq!(
-            record,
-            ByteRecord::from(vec!["3", "x", "", "''a", "+14155552671"])
-        );
+        assert_eq!(record, rec(vec!["3", "x", "", "''a", "+14155552671"]));
         // An old report (no guard) is read as it is.
         let mut old = strings(&["_row", "_error_class", "'x"]);
         let layout = read_header(&mut old).unwrap();
         assert_eq!(old[2], "'x");
-        let mut record = ByteRecord::from(vec!["1", "", "'a"]);
+        let mut record = rec(vec!["1", "", "'a"]);
         layout.restore(&mut record);
-        assert_eq!(&record[2], b"'a");
+        assert_eq!(record.get(2), Some(b"'a".as_slice()));
     }
 }

@@ -290,22 +290,6 @@ impl Validator {
                     more,
                 } => (number, extension, more),
             };
-            if let Some(country) = unknown_country
-                && !phone::is_explicit(&number)
-            {
-                first_problem.get_or_insert_with(|| {
-                    Problem::new(
-                        ErrorClass::InvalidPhone,
-                        "country",
-                        format!(
-                            "country `{}` is not one we know, and `{}` has no country code: write the number with + and its country code, or the country as an ISO code (US, GB, DE) or name, or map the value in the mapping file's [countries] table",
-                            phone::shown(country),
-                            phone::shown(raw)
-                        ),
-                    )
-                });
-                continue;
-            }
             match phone::read(&number, region) {
                 Ok(reading) => {
                     if unknown_country.is_some() {
@@ -340,6 +324,15 @@ impl Validator {
                         format!("{header}: {message}")
                     } else {
                         message
+                    };
+                    // Read in the default region because the country was not understood:
+                    // say so, since that, not the number, may be what needs fixing.
+                    let message = match unknown_country {
+                        Some(country) if !phone::is_explicit(&number) => format!(
+                            "{message} (country `{}` is not one we know, so the number was read in the default region; write the country as an ISO code or name, or map the value in the mapping file's [countries] table)",
+                            phone::shown(country)
+                        ),
+                        _ => message,
                     };
                     first_problem.get_or_insert_with(|| {
                         Problem::new(ErrorClass::InvalidPhone, "phone", message)
@@ -949,12 +942,31 @@ mod tests {
         assert_eq!(lead.phone, "+442071838750");
         let lead = v.validate(&row(&["(415) 555-2671", ""])).result.unwrap();
         assert_eq!(lead.phone, "+14155552671");
+        // A country nobody knows falls back to the default region (US here): a number
+        // valid there is kept, one that is not is rejected with the country named.
+        let lead = v
+            .validate(&row(&["(415) 555-2671", "Narnia"]))
+            .result
+            .unwrap();
+        assert_eq!(lead.phone, "+14155552671");
+        let lead = v
+            .validate(&row(&["+44 20 7183 8750", "Narnia"]))
+            .result
+            .unwrap();
+        assert_eq!(lead.phone, "+442071838750");
         let problems = v
             .validate(&row(&["020 7183 8750", "Narnia"]))
             .result
             .unwrap_err();
         assert_eq!(problems[0].class, ErrorClass::InvalidPhone);
-        assert_eq!(problems[0].field, "country");
+        assert!(
+            problems[0]
+                .message
+                .contains("country `Narnia` is not one we know")
+        );
+        // Vehicle registration codes, as German address data writes the country.
+        let lead = v.validate(&row(&["040 12345836", "D"])).result.unwrap();
+        assert_eq!(lead.phone, "+494012345836");
     }
 
     #[test]

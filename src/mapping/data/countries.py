@@ -62,6 +62,15 @@ ALIASES = {
     "BG": ["Bulgaria"], "IS": ["Ísland"], "JP": ["Nippon", "Nihon"],
 }
 
+# International vehicle registration codes (the Vienna Convention's distinguishing signs),
+# which European address data uses for the country (`D-80331 München`, a `Land` column
+# holding `D` or `A`). Only those that are not already an ISO alpha-2 or alpha-3 code.
+VEHICLE_CODES = {
+    "DE": ["D"], "AT": ["A"], "FR": ["F"], "ES": ["E"], "IT": ["I"], "BE": ["B"],
+    "PT": ["P"], "LU": ["L"], "SE": ["S"], "NO": ["N"], "HU": ["H"], "MT": ["M"],
+    "LI": ["FL"], "SM": ["RSM"],
+}
+
 
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
@@ -80,6 +89,7 @@ def main():
                 names.append(english)
                 names.extend(t.gettext(english) for t in translations)
         names.extend(ALIASES.get(code, []))
+        names.extend(VEHICLE_CODES.get(code, []))
         seen = set()
         for name in names:
             if name not in seen:
