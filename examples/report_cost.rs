@@ -27,7 +27,7 @@ use naturalead_import::validate::{Validator, parse_region};
 fn check(path: &Path) -> (Duration, Vec<String>, Mapping, Vec<RejectedRow>) {
     let started = Instant::now();
     let cpu_started = cpu();
-    let source = Source::open(path, SourceOptions::default()).expect("open the file");
+    let source = Source::open(path, &SourceOptions::default()).expect("open the file");
     let headers = source.headers().to_vec();
     let mapping = Mapping::resolve(&headers, None, path).expect("map the header");
     let validator = Validator::new(&mapping, parse_region("US").expect("US"));
