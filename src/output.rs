@@ -161,7 +161,7 @@ impl Event {
         Value::Object(object).to_string()
     }
 
-    /// Writes the event to `out` in the process's [`format`], as one write.
+    /// Writes the event to `out` in the process's [`format()`], as one write.
     pub fn write_to(&self, out: &mut dyn Write) -> io::Result<()> {
         let mut line = match format() {
             Format::Json => self.json_line(),
@@ -183,7 +183,7 @@ impl Event {
 
 /// The table of rejected rows by class: the table in text mode; in JSON mode one event
 /// with the figures (`rows_rejected`, and `classes`: each class's `class`, `rows`,
-/// `problems`, `example` and `fix`).
+/// `problems`, `example`, `fix`, the `columns` involved and the first `lines`).
 pub fn rejects(counts: &crate::report::ClassCounts) -> Event {
     let rows = counts.total_rows();
     let problems: u64 = counts
@@ -199,7 +199,7 @@ pub fn rejects(counts: &crate::report::ClassCounts) -> Event {
     .with_text(counts.table())
     .with("rows_rejected", rows)
     .with("problems", problems)
-    .with("classes", counts.table_data())
+    .with("classes", counts.summary().classes)
 }
 
 /// The process's stderr as the commands write to it: as it is in text mode; in JSON mode,

@@ -65,6 +65,8 @@ pub struct ImportSummary {
     pub state_file: PathBuf,
     /// The report files.
     pub reports: ReportPaths,
+    /// Per error class: count, an example, the fix, the columns involved.
+    pub rejections: crate::report::RejectionSummary,
     /// How the input was read: format, sheet, encoding and why, lines skipped.
     pub reading: crate::source::SourceReport,
     /// What the mapping decided, counted over the rows validated in this session.
@@ -136,6 +138,8 @@ pub struct DryRunSummary {
     pub message: Option<String>,
     /// The report files.
     pub reports: ReportPaths,
+    /// Per error class: count, an example, the fix, the columns involved.
+    pub rejections: crate::report::RejectionSummary,
     /// How the input was read.
     pub reading: crate::source::SourceReport,
 }
@@ -285,6 +289,11 @@ pub(super) fn print(
         stdout,
         "report:  {}",
         summary.reports.rejected_csv.display()
+    )?;
+    writeln!(
+        stdout,
+        "workbook: {}",
+        summary.reports.rejected_xlsx.display()
     )?;
     writeln!(
         stdout,
@@ -485,6 +494,11 @@ pub(super) fn print_dry_run(
         stdout,
         "report:  {}",
         summary.reports.rejected_csv.display()
+    )?;
+    writeln!(
+        stdout,
+        "workbook: {}",
+        summary.reports.rejected_xlsx.display()
     )?;
     Ok(())
 }
