@@ -127,7 +127,7 @@ pub struct InputArgs {
     pub threads: Option<usize>,
     /// Write the run's figures to FILE in the Prometheus text format (for node_exporter's
     /// textfile collector), replacing it atomically at the end of the run.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = metrics_path)]
     pub metrics_file: Option<PathBuf>,
 }
 
@@ -300,6 +300,19 @@ fn seconds(s: &str) -> Result<f64, String> {
 }
 
 /// A duration of at least 100 ms, as `--progress-interval` takes it.
+/// A file's name for `--metrics-file`: not `-` (the collector reads a file, and stdout is
+/// the leads' or the summary's), not empty.
+fn metrics_path(s: &str) -> Result<PathBuf, String> {
+    match s.trim() {
+        "" => Err("a file name is needed".to_owned()),
+        "-" => Err(
+            "`-` is not a file: the metrics are written to a file that node_exporter's textfile collector reads (e.g. /var/lib/node_exporter/nl-import.prom)"
+                .to_owned(),
+        ),
+        _ => Ok(PathBuf::from(s)),
+    }
+}
+
 fn interval(s: &str) -> Result<std::time::Duration, String> {
     match humantime::parse_duration(s.trim()) {
         Ok(d) if d >= std::time::Duration::from_millis(100) => Ok(d),

@@ -472,6 +472,12 @@ pub fn check_url(url: &str, allow_insecure: bool) -> Result<String> {
 pub fn read_key(file: Option<&Path>) -> Result<ApiKey> {
     let (key, origin) = match file {
         Some(path) => {
+            // A key pasted where its file's name belongs: never echo it in the error.
+            if looks_like_a_key(&path.to_string_lossy()) {
+                bail!(
+                    "--api-key-file takes the name of a file holding the key, and was given what looks like the key itself (not shown); put the key in a file readable by you only, or in NATURALEAD_API_KEY"
+                );
+            }
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read the API key file `{}`", path.display()))?;
             (text, format!("the key in `{}`", path.display()))
@@ -492,6 +498,16 @@ pub fn read_key(file: Option<&Path>) -> Result<ApiKey> {
     Ok(key)
 }
 
+/// Whether `text` is a key, or most of one (its prefix and hex digits), rather than a
+/// file's name; `nl_live_key.txt` is a name.
+fn looks_like_a_key(text: &str) -> bool {
+    let text = text.trim();
+    let rest = text
+        .strip_prefix("nl_live_")
+        .or_else(|| text.strip_prefix("nl_test_"));
+    rest.is_some_and(|hex| hex.len() >= 8 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 fn is_key_shaped(key: &str) -> bool {
     let rest = key
         .strip_prefix("nl_live_")
@@ -502,6 +518,17 @@ fn is_key_shaped(key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_given_as_the_key_file_is_refused_without_echoing_it() {
+        let key = format!("nl_live_{}", "ab12".repeat(16));
+        let err = read_key(Some(Path::new(&key))).unwrap_err().to_string();
+        assert!(!err.contains("ab12ab12"), "{err}");
+        assert!(err.contains("looks like the key itself"), "{err}");
+        // A file whose name merely starts like a key is a file.
+        assert!(!looks_like_a_key("nl_live_key.txt"));
+        assert!(!looks_like_a_key("/etc/naturalead/nl_live"));
+    }
 
     #[test]
     fn urls_must_be_https_unless_loopback() {
