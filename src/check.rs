@@ -8,11 +8,13 @@ use std::time::{Instant, SystemTime};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::config::CheckConfig;
+use crate::config::{CheckConfig, InputConfig};
 use crate::exit;
 use crate::fsutil::{OutputFile, create_private_dir};
 use crate::pipeline::{Outcome, Pipeline, Verdict, Verdicts};
 use crate::report::{RejectedRow, ReportPaths, ReportWriter, write_json};
+use crate::source::Source;
+use crate::validate::Validator;
 
 /// The `summary.json` of a check (also printed with `--json`).
 #[derive(Debug, Serialize)]
@@ -94,49 +96,9 @@ pub fn run(cfg: &CheckConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) ->
 
     // With `--emit-valid -` the leads own stdout, and the summary goes to stderr.
     let emit_to_stdout = emit.as_ref().is_some_and(OutputFile::is_stdout);
-    let (mut rows_read, mut valid) = (0u64, 0u64);
-    let duplicate_index_entries = match emit.as_mut() {
-        Some(out) => {
-            let mut pipeline = Pipeline::start(source, validator, input.threads);
-            for checked in pipeline.by_ref() {
-                let checked = checked?;
-                rows_read += 1;
-                match checked.outcome {
-                    Outcome::Valid(lead) => {
-                        valid += 1;
-                        // As an io::Error, so that a closed stdout is recognised as such.
-                        serde_json::to_writer(&mut *out, &lead).map_err(std::io::Error::from)?;
-                        out.write_all(b"\n")?;
-                    }
-                    Outcome::Rejected { problems, original } => {
-                        report
-                            .add(&RejectedRow {
-                                row: checked.row,
-                                problems,
-                                original,
-                            })
-                            .context("cannot write the report")?;
-                    }
-                }
-            }
-            pipeline.index().len()
-        }
-        // Without leads to write, the workers need not build them.
-        None => {
-            let mut verdicts = Verdicts::start(source, validator, input.threads);
-            for verdict in verdicts.by_ref() {
-                rows_read += 1;
-                match verdict? {
-                    Verdict::Valid => valid += 1,
-                    Verdict::Rejected(row) => {
-                        report.add(&row).context("cannot write the report")?;
-                    }
-                }
-            }
-            verdicts.index().len()
-        }
-    };
-
+    let tally = validate_all(input, (source, validator), &mut report, emit.as_mut())?;
+    let (rows_read, valid, duplicate_index_entries) =
+        (tally.rows_read, tally.valid, tally.index_entries);
     let (rejected_csv, counts) = report.finish().context("cannot write rejected.csv")?;
     let valid_jsonl = match emit {
         Some(out) => Some(out.commit().context("cannot write the --emit-valid file")?),
@@ -182,35 +144,104 @@ pub fn run(cfg: &CheckConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) ->
         }
     }
     let stdout: &mut dyn Write = if emit_to_stdout { stderr } else { stdout };
-    if input.json {
-        serde_json::to_writer_pretty(&mut *stdout, &summary).map_err(std::io::Error::from)?;
-        writeln!(stdout)?;
-    } else {
-        writeln!(
-            stdout,
-            "checked {}: {} rows read, {} valid, {} rejected",
-            input.csv.display(),
-            rows_read,
-            valid,
-            rejected
-        )?;
-        writeln!(
-            stdout,
-            "report:  {}",
-            summary.reports.rejected_csv.display()
-        )?;
-        writeln!(
-            stdout,
-            "summary: {}",
-            summary.reports.summary_json.display()
-        )?;
-        if let Some(path) = &summary.reports.valid_jsonl {
-            writeln!(stdout, "valid:   {}", path.display())?;
-        }
-    }
+    print(input, &summary, stdout)?;
     Ok(if rejected == 0 {
         exit::SUCCESS
     } else {
         exit::REJECTED
     })
+}
+
+/// Rows read and valid, and the duplicate index's size at the end.
+struct Tally {
+    rows_read: u64,
+    valid: u64,
+    index_entries: usize,
+}
+
+/// Reads and validates every row: rejected rows to `report`, valid leads to `emit` when
+/// asked for (without it, the workers need not build the leads).
+fn validate_all(
+    input: &InputConfig,
+    (source, validator): (Source, Validator),
+    report: &mut ReportWriter,
+    emit: Option<&mut OutputFile>,
+) -> Result<Tally> {
+    let (mut rows_read, mut valid) = (0u64, 0u64);
+    let index_entries = match emit {
+        Some(out) => {
+            let mut pipeline = Pipeline::start(source, validator, input.threads);
+            for checked in pipeline.by_ref() {
+                let checked = checked?;
+                rows_read += 1;
+                match checked.outcome {
+                    Outcome::Valid(lead) => {
+                        valid += 1;
+                        // As an io::Error, so that a closed stdout is recognised as such.
+                        serde_json::to_writer(&mut *out, &lead).map_err(std::io::Error::from)?;
+                        out.write_all(b"\n")?;
+                    }
+                    Outcome::Rejected { problems, original } => {
+                        report
+                            .add(&RejectedRow {
+                                row: checked.row,
+                                problems,
+                                original,
+                            })
+                            .context("cannot write the report")?;
+                    }
+                }
+            }
+            pipeline.index().len()
+        }
+        None => {
+            let mut verdicts = Verdicts::start(source, validator, input.threads);
+            for verdict in verdicts.by_ref() {
+                rows_read += 1;
+                match verdict? {
+                    Verdict::Valid => valid += 1,
+                    Verdict::Rejected(row) => {
+                        report.add(&row).context("cannot write the report")?;
+                    }
+                }
+            }
+            verdicts.index().len()
+        }
+    };
+    Ok(Tally {
+        rows_read,
+        valid,
+        index_entries,
+    })
+}
+
+/// The summary on `stdout`: JSON with `--json`, else a few lines.
+fn print(input: &InputConfig, summary: &CheckSummary, stdout: &mut dyn Write) -> Result<()> {
+    if input.json {
+        serde_json::to_writer_pretty(&mut *stdout, summary).map_err(std::io::Error::from)?;
+        writeln!(stdout)?;
+        return Ok(());
+    }
+    writeln!(
+        stdout,
+        "checked {}: {} rows read, {} valid, {} rejected",
+        input.csv.display(),
+        summary.rows_read,
+        summary.valid,
+        summary.rejected
+    )?;
+    writeln!(
+        stdout,
+        "report:  {}",
+        summary.reports.rejected_csv.display()
+    )?;
+    writeln!(
+        stdout,
+        "summary: {}",
+        summary.reports.summary_json.display()
+    )?;
+    if let Some(path) = &summary.reports.valid_jsonl {
+        writeln!(stdout, "valid:   {}", path.display())?;
+    }
+    Ok(())
 }

@@ -1,85 +1,51 @@
 //! Checkpoint: the SQLite state file, the truth about every run. It records the run (input
 //! fingerprint, configuration), each settled batch with the identities of its leads, every
-//! rejected row with its problems and original fields, and the frontier (every row up to
-//! it is settled). One transaction per batch outcome; a killed process loses at most the
-//! batches in flight, which a resumed run reads and sends again (the endpoint upserts).
+//! rejected row with its problems, original fields and the lead it identifies, and the
+//! frontier (every row up to it is settled). One transaction per batch outcome; a killed
+//! process loses at most the batches in flight, which a resumed run reads and sends again
+//! (the endpoint upserts). Beside the runs it keeps the delta state of each scope: per lead,
+//! the hash of the payload the API last accepted, and that payload (see [`delta`]).
+//!
+//! The schema is versioned and migrated forward when a file is opened (`schema`).
 //!
 //! The file holds personal data: it is created owner-only, in an owner-only directory. It
 //! never holds the API key.
+
+pub mod delta;
+mod schema;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, params};
 use serde::Serialize;
 
 use crate::fsutil::{create_private_dir, create_private_file};
 use crate::lead::{ErrorClass, Problem};
 use crate::pipeline::{DuplicateIndex, IndexKeys, SkipPlan};
 use crate::report::RejectedRow;
+use crate::stats::Counts;
 
-/// The schema this build reads and writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub use schema::SCHEMA_VERSION;
+pub(crate) use schema::{decode_key, encode_key};
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY,
-    input TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    config_hash TEXT NOT NULL,
-    config TEXT NOT NULL,
-    scope TEXT NOT NULL DEFAULT '',
-    status TEXT NOT NULL,
-    frontier INTEGER NOT NULL DEFAULT 0,
-    rows_total INTEGER,
-    imported INTEGER NOT NULL DEFAULT 0,
-    requests INTEGER NOT NULL DEFAULT 0,
-    retries INTEGER NOT NULL DEFAULT 0,
-    throttled INTEGER NOT NULL DEFAULT 0,
-    splits INTEGER NOT NULL DEFAULT 0,
-    deleted INTEGER NOT NULL DEFAULT 0,
-    sessions INTEGER NOT NULL DEFAULT 1,
-    pid INTEGER,
-    started_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    finished_at TEXT,
-    message TEXT
-);
-CREATE TABLE IF NOT EXISTS batches (
-    run_id INTEGER NOT NULL REFERENCES runs(id),
-    seq INTEGER NOT NULL,
-    first_row INTEGER NOT NULL,
-    last_row INTEGER NOT NULL,
-    leads INTEGER NOT NULL,
-    accepted INTEGER NOT NULL,
-    refused INTEGER NOT NULL,
-    gave_up INTEGER NOT NULL,
-    attempts INTEGER NOT NULL,
-    unchanged INTEGER NOT NULL DEFAULT 0,
-    keys BLOB NOT NULL,
-    PRIMARY KEY (run_id, seq)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS leads (
-    scope TEXT NOT NULL,
-    lead_id TEXT NOT NULL,
-    hash INTEGER NOT NULL,
-    seen_run INTEGER NOT NULL,
-    PRIMARY KEY (scope, lead_id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS rejections (
-    run_id INTEGER NOT NULL REFERENCES runs(id),
-    row INTEGER NOT NULL,
-    class TEXT NOT NULL,
-    problems TEXT NOT NULL,
-    original TEXT NOT NULL,
-    PRIMARY KEY (run_id, row)
-) WITHOUT ROWID;
-";
+/// The key a lead is known by in the delta state: the 128-bit hash of its `lead_id`. The
+/// one place this hash is computed.
+pub fn lead_key_of(lead_id: &str) -> u128 {
+    DuplicateIndex::id_key(lead_id)
+}
+
+/// The key of the lead a row stands for, from the identities the pipeline found: its
+/// `lead_id`'s hash when the file has an ID column, else the hash of the `lead_id` derived
+/// from its phone (`phone:+<E.164>`); `None` when the row identifies no lead.
+pub fn lead_key(keys: &IndexKeys) -> Option<u128> {
+    match (keys.id, keys.phone) {
+        (Some(id), _) => Some(id),
+        (None, Some(phone)) => Some(lead_key_of(&format!("phone:+{phone}"))),
+        (None, None) => None,
+    }
+}
 
 /// A run's lifecycle, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -100,6 +66,15 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    const ALL: [RunStatus; 6] = [
+        RunStatus::Running,
+        RunStatus::Interrupted,
+        RunStatus::Stopped,
+        RunStatus::Incomplete,
+        RunStatus::Done,
+        RunStatus::Abandoned,
+    ];
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -112,15 +87,11 @@ impl RunStatus {
         }
     }
 
-    fn parse(s: &str) -> RunStatus {
-        match s {
-            "running" => RunStatus::Running,
-            "interrupted" => RunStatus::Interrupted,
-            "stopped" => RunStatus::Stopped,
-            "incomplete" => RunStatus::Incomplete,
-            "done" => RunStatus::Done,
-            _ => RunStatus::Abandoned,
-        }
+    /// The status stored as `s`; `None` for a name this build does not know.
+    pub fn parse(s: &str) -> Option<RunStatus> {
+        RunStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
     }
 
     /// Whether running the same command again continues this run.
@@ -158,6 +129,10 @@ pub struct RunInfo {
     pub rejected: u64,
     /// Rows that gave up after retries (part of `rejected`).
     pub gave_up: u64,
+    /// Leads `--delete-missing` deleted (as the API counted them).
+    pub deleted: u64,
+    /// Ids `--delete-missing` sent that the API did not find.
+    pub not_found: u64,
     /// Requests sent, every session.
     pub requests: u64,
     /// Retries, every session.
@@ -195,13 +170,35 @@ pub struct RunSpec {
     pub scope: String,
 }
 
+/// A lead the API accepted: what the delta state keeps of it.
+#[derive(Debug, Clone)]
+pub struct AcceptedLead {
+    /// [`lead_key_of`] its `lead_id`.
+    pub key: u128,
+    /// Its `lead_id`.
+    pub lead_id: String,
+    /// The hash of its payload.
+    pub hash: u64,
+    /// The payload as sent (JSON), kept as the undo of a later delete.
+    pub payload: String,
+}
+
+/// One settled row of a batch, with the identities a resumed run puts back in the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettledRow {
+    /// 1-based data row.
+    pub row: u64,
+    /// Its identities.
+    pub keys: IndexKeys,
+}
+
 /// One settled batch, as committed.
 #[derive(Debug, Clone, Default)]
 pub struct BatchRecord {
     /// Order of dispatch.
     pub seq: u64,
-    /// Rows and identities of the leads settled for good (accepted or refused; not gave-up).
-    pub settled: Vec<(u64, IndexKeys)>,
+    /// The leads settled for good (accepted, refused or unchanged; not gave-up).
+    pub settled: Vec<SettledRow>,
     /// All leads in the batch.
     pub leads: u64,
     /// Accepted by the API.
@@ -214,24 +211,18 @@ pub struct BatchRecord {
     pub attempts: u64,
     /// Valid rows not sent because their payload is unchanged since the API accepted it.
     pub unchanged: u64,
-    /// `lead_id` and payload hash of each lead the API accepted (the delta state).
-    pub accepted_leads: Vec<(String, u64)>,
-    /// `lead_id`s present in the export but not accepted now (unchanged, refused, invalid):
-    /// they are not missing, whatever `--delete-missing` says.
-    pub seen: Vec<String>,
+    /// The leads the API accepted (the delta state).
+    pub accepted_leads: Vec<AcceptedLead>,
 }
 
-/// Counters that move with each commit.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RunCounters {
-    /// Requests sent in this session so far.
-    pub requests: u64,
-    /// Retries in this session so far.
-    pub retries: u64,
-    /// 429s in this session so far.
-    pub throttled: u64,
-    /// Splits in this session so far.
-    pub splits: u64,
+/// A rejected row as committed: the row for the report, and the lead it still identifies
+/// (`None`: it identifies none, which makes every delete of the run uncertain).
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    /// The row, its problems and its fields.
+    pub row: RejectedRow,
+    /// [`lead_key`] of the row.
+    pub lead_key: Option<u128>,
 }
 
 /// What a resumed run starts from.
@@ -249,8 +240,8 @@ pub struct ResumeState {
     pub rejected: u64,
     /// The next batch sequence number.
     pub next_seq: u64,
-    /// Counters of earlier sessions.
-    pub counters: RunCounters,
+    /// Counters of earlier sessions (requests, retries, throttled, splits).
+    pub earlier: Counts,
 }
 
 /// The open state file.
@@ -261,9 +252,9 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// Opens (creating if needed) the state file at `path`, owner-only, and checks its
-    /// schema: a file from a newer version or that is not a state file is refused, never
-    /// overwritten.
+    /// Opens (creating if needed) the state file at `path`, owner-only, and brings its
+    /// schema up to date: a file from a newer version or that is not a state file is
+    /// refused, never overwritten.
     pub fn open(path: &Path) -> Result<Checkpoint> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
             && !dir.exists()
@@ -291,7 +282,9 @@ impl Checkpoint {
         Ok(checkpoint)
     }
 
-    /// Opens an existing state file for reading only (`status`, while an import runs).
+    /// Opens an existing state file for reading only (`status`, `--dry-run`, while an
+    /// import may run). A file of an older schema is read through a private copy brought
+    /// up to date in memory, the file itself untouched.
     pub fn open_read_only(path: &Path) -> Result<Checkpoint> {
         if !path.exists() {
             bail!(
@@ -305,14 +298,23 @@ impl Checkpoint {
         )
         .with_context(|| format!("cannot open the state file `{}`", path.display()))?;
         conn.busy_timeout(Duration::from_secs(10))?;
-        let checkpoint = Checkpoint {
+        let unusable = || format!("`{}` is not a usable nl-import state file", path.display());
+        let found = schema::inspect(&conn).with_context(unusable)?;
+        let conn = match found {
+            schema::Found::Version(v) if v == SCHEMA_VERSION => conn,
+            found => {
+                let mut copy = Connection::open_in_memory()?;
+                rusqlite::backup::Backup::new(&conn, &mut copy)
+                    .and_then(|b| b.run_to_completion(256, Duration::ZERO, None))
+                    .with_context(unusable)?;
+                schema::upgrade(&mut copy, &found).with_context(unusable)?;
+                copy
+            }
+        };
+        Ok(Checkpoint {
             conn,
             path: path.to_owned(),
-        };
-        checkpoint.check_version().with_context(|| {
-            format!("`{}` is not a usable nl-import state file", path.display())
-        })?;
-        Ok(checkpoint)
+        })
     }
 
     /// The file's path.
@@ -322,19 +324,9 @@ impl Checkpoint {
 
     fn init(&mut self) -> Result<()> {
         self.conn.busy_timeout(Duration::from_secs(10))?;
-        let tables: i64 = self
-            .conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
-                [],
-                |r| r.get(0),
-            )
-            .context("the file is not an SQLite database, or is damaged")?;
         // Someone else's database, or a newer schema, is refused before anything is written
         // to it (not even the switch to WAL mode).
-        if tables != 0 {
-            self.check_version()?;
-        }
+        let found = schema::inspect(&self.conn)?;
         let mode: String = self
             .conn
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
@@ -346,19 +338,26 @@ impl Checkpoint {
         // a power loss can undo the last few, which a resumed run sends again (upsert).
         self.conn
             .execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")?;
-        if tables == 0 {
-            let tx = self.conn.transaction()?;
-            tx.execute_batch(SCHEMA)?;
-            tx.execute(
-                "INSERT INTO meta (key, value) VALUES ('schema_version', ?1), ('created_by', ?2)",
-                params![
-                    SCHEMA_VERSION.to_string(),
-                    concat!("nl-import ", env!("CARGO_PKG_VERSION"))
-                ],
-            )?;
-            tx.commit()?;
+        let fresh = found == schema::Found::Empty;
+        schema::upgrade(&mut self.conn, &found)?;
+        // What a killed session had accepted, into the delta state before anything reads it.
+        self.merge_payloads()?;
+        // Pages freed by pruning go back to the file system: a file made before that
+        // (schema 1) is rewritten once with incremental vacuum on.
+        let auto_vacuum: i64 = self
+            .conn
+            .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
+        if auto_vacuum != 2 {
+            self.conn
+                .execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;")
+                .context("cannot switch the state file to incremental vacuum")?;
         }
-        self.check_version()?;
+        if fresh {
+            self.conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('created_by', ?1)",
+                [concat!("nl-import ", env!("CARGO_PKG_VERSION"))],
+            )?;
+        }
         // The WAL and shared-memory files hold the same data: owner-only too.
         #[cfg(unix)]
         for suffix in ["-wal", "-shm"] {
@@ -366,31 +365,6 @@ impl Checkpoint {
             let mut name = self.path.as_os_str().to_owned();
             name.push(suffix);
             let _ = std::fs::set_permissions(&name, std::fs::Permissions::from_mode(0o600));
-        }
-        Ok(())
-    }
-
-    fn check_version(&self) -> Result<()> {
-        let version: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'schema_version'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .context("it has no nl-import metadata")?;
-        let version: i64 = version
-            .as_deref()
-            .and_then(|v| v.parse().ok())
-            .context("it has no schema version")?;
-        if version > SCHEMA_VERSION {
-            bail!(
-                "it was written by a newer nl-import (schema {version}; this build reads up to {SCHEMA_VERSION}); upgrade nl-import"
-            );
-        }
-        if version < SCHEMA_VERSION {
-            bail!("it has an old schema ({version}) that this build cannot read");
         }
         Ok(())
     }
@@ -407,40 +381,52 @@ impl Checkpoint {
     /// Every run, oldest first.
     pub fn runs(&self) -> Result<Vec<RunInfo>> {
         let mut stmt = self.conn.prepare(
-            "SELECT r.id, r.input, r.fingerprint, r.config_hash, r.config, r.status, r.frontier,
-                    r.rows_total, r.imported, r.requests, r.retries, r.throttled, r.splits,
-                    r.sessions, r.pid, r.started_at, r.updated_at, r.finished_at, r.message,
-                    (SELECT count(*) FROM rejections x WHERE x.run_id = r.id),
-                    (SELECT count(*) FROM rejections x WHERE x.run_id = r.id AND x.class = 'gave_up'),
-                    r.scope,
-                    (SELECT coalesce(sum(b.unchanged), 0) FROM batches b WHERE b.run_id = r.id)
+            "SELECT r.*,
+                coalesce(r.final_rejected,
+                    (SELECT count(*) FROM rejections x WHERE x.run_id = r.id)) AS n_rejected,
+                coalesce(r.final_gave_up,
+                    (SELECT count(*) FROM rejections x WHERE x.run_id = r.id AND x.class = 'gave_up'))
+                    AS n_gave_up,
+                coalesce(r.final_unchanged,
+                    (SELECT coalesce(sum(b.unchanged), 0) FROM batches b WHERE b.run_id = r.id))
+                    AS n_unchanged
              FROM runs r ORDER BY r.id",
         )?;
         let rows = stmt.query_map([], |r| {
+            let count = |name: &str| r.get::<_, i64>(name).map(|n| n as u64);
+            let status: String = r.get("status")?;
             Ok(RunInfo {
-                id: r.get(0)?,
-                input: r.get(1)?,
-                fingerprint: r.get(2)?,
-                config_hash: r.get(3)?,
-                config: r.get(4)?,
-                status: RunStatus::parse(&r.get::<_, String>(5)?),
-                frontier: r.get::<_, i64>(6)? as u64,
-                rows_total: r.get::<_, Option<i64>>(7)?.map(|n| n as u64),
-                imported: r.get::<_, i64>(8)? as u64,
-                requests: r.get::<_, i64>(9)? as u64,
-                retries: r.get::<_, i64>(10)? as u64,
-                throttled: r.get::<_, i64>(11)? as u64,
-                splits: r.get::<_, i64>(12)? as u64,
-                sessions: r.get::<_, i64>(13)? as u64,
-                pid: r.get(14)?,
-                started_at: r.get(15)?,
-                updated_at: r.get(16)?,
-                finished_at: r.get(17)?,
-                message: r.get(18)?,
-                rejected: r.get::<_, i64>(19)? as u64,
-                gave_up: r.get::<_, i64>(20)? as u64,
-                scope: r.get(21)?,
-                unchanged: r.get::<_, i64>(22)? as u64,
+                id: r.get("id")?,
+                input: r.get("input")?,
+                fingerprint: r.get("fingerprint")?,
+                config_hash: r.get("config_hash")?,
+                config: r.get("config")?,
+                scope: r.get("scope")?,
+                status: RunStatus::parse(&status).ok_or_else(|| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        0,
+                        rusqlite::types::Type::Text,
+                        format!("unknown run status `{status}`").into(),
+                    )
+                })?,
+                frontier: count("frontier")?,
+                rows_total: r.get::<_, Option<i64>>("rows_total")?.map(|n| n as u64),
+                imported: count("imported")?,
+                unchanged: count("n_unchanged")?,
+                rejected: count("n_rejected")?,
+                gave_up: count("n_gave_up")?,
+                deleted: count("deleted")?,
+                not_found: count("not_found")?,
+                requests: count("requests")?,
+                retries: count("retries")?,
+                throttled: count("throttled")?,
+                splits: count("splits")?,
+                sessions: count("sessions")?,
+                pid: r.get("pid")?,
+                started_at: r.get("started_at")?,
+                updated_at: r.get("updated_at")?,
+                finished_at: r.get("finished_at")?,
+                message: r.get("message")?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -449,7 +435,12 @@ impl Checkpoint {
     /// Starts a new run.
     pub fn begin_run(&mut self, spec: &RunSpec) -> Result<i64> {
         let now = now_rfc3339();
-        self.conn.execute(
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT OR IGNORE INTO scopes (name) VALUES (?1)",
+            [&spec.scope],
+        )?;
+        tx.execute(
             "INSERT INTO runs (input, fingerprint, config_hash, config, scope, status, pid, started_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?7)",
             params![
@@ -462,12 +453,24 @@ impl Checkpoint {
                 now
             ],
         )?;
-        Ok(self.conn.last_insert_rowid())
+        let id = tx.last_insert_rowid();
+        tx.commit()?;
+        Ok(id)
     }
 
     /// Marks a run abandoned (by `--restart`).
     pub fn abandon(&mut self, run: i64) -> Result<()> {
         self.set_status(run, RunStatus::Abandoned, Some("replaced by --restart"))
+    }
+
+    /// Records that a run resumed under a configuration described differently (by an
+    /// older nl-import) is the same: from now on it carries this build's description.
+    pub fn adopt_config(&mut self, run: i64, spec: &RunSpec) -> Result<()> {
+        self.conn.execute(
+            "UPDATE runs SET config = ?2, config_hash = ?3 WHERE id = ?1",
+            params![run, spec.config, spec.config_hash],
+        )?;
+        Ok(())
     }
 
     /// Takes a run up again: forgets the rows that gave up (they are tried again), and
@@ -483,19 +486,23 @@ impl Checkpoint {
             "DELETE FROM rejections WHERE run_id = ?1 AND class = 'gave_up'",
             [run],
         )?;
-        let (frontier, rows_total, requests, retries, throttled, splits): (
-            i64,
-            Option<i64>,
-            i64,
-            i64,
-            i64,
-            i64,
-        ) = tx.query_row(
-            "SELECT frontier, rows_total, requests, retries, throttled, splits FROM runs WHERE id = ?1",
+        let (frontier, earlier) = tx.query_row(
+            "SELECT frontier, requests, retries, throttled, splits FROM runs WHERE id = ?1",
             [run],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+            |r| {
+                let count = |name: &str| r.get::<_, i64>(name).map(|n| n as u64);
+                Ok((
+                    r.get::<_, i64>("frontier")?,
+                    Counts {
+                        requests: count("requests")?,
+                        retries: count("retries")?,
+                        throttled: count("throttled")?,
+                        splits: count("splits")?,
+                        ..Counts::default()
+                    },
+                ))
+            },
         )?;
-        let _ = rows_total;
         let frontier = match lowest_gave_up {
             Some(row) => frontier.min(row - 1),
             None => frontier,
@@ -510,12 +517,7 @@ impl Checkpoint {
 
         let mut state = ResumeState {
             index: DuplicateIndex::new(track_ids),
-            counters: RunCounters {
-                requests: requests as u64,
-                retries: retries as u64,
-                throttled: throttled as u64,
-                splits: splits as u64,
-            },
+            earlier,
             ..ResumeState::default()
         };
         state.skip.through = frontier as u64;
@@ -538,91 +540,48 @@ impl Checkpoint {
         )?;
         let mut rows = stmt.query([run])?;
         while let Some(r) = rows.next()? {
-            let seq: i64 = r.get(0)?;
-            let last_row: i64 = r.get(1)?;
-            let accepted: i64 = r.get(2)?;
-            let keys = r.get_ref(3)?.as_blob()?;
+            let seq: i64 = r.get("seq")?;
+            let last_row: i64 = r.get("last_row")?;
             state.next_seq = state.next_seq.max(seq as u64 + 1);
-            state.imported += accepted as u64;
-            state.unchanged += r.get::<_, i64>(4)? as u64;
-            for (row, keys) in decode_keys(keys) {
-                state.index.insert(row, keys);
-                if last_row > frontier && row > frontier as u64 {
-                    state.skip.rows.insert(row);
+            state.imported += r.get::<_, i64>("accepted")? as u64;
+            state.unchanged += r.get::<_, i64>("unchanged")? as u64;
+            for settled in decode_keys(r.get_ref("keys")?.as_blob()?) {
+                state.index.insert(settled.row, settled.keys);
+                if last_row > frontier && settled.row > frontier as u64 {
+                    state.skip.rows.insert(settled.row);
                 }
             }
         }
         Ok(state)
     }
 
-    /// Commits one step: a settled batch (if any), rejected rows, the new frontier and
-    /// the counters, in one transaction.
+    /// Commits one step: settled batches, rejected rows, the new frontier and the
+    /// counters of every session so far (`totals`), in one transaction.
     pub fn commit(
         &mut self,
         run: i64,
         batches: &[BatchRecord],
-        rejections: &[RejectedRow],
+        rejections: &[Rejection],
         frontier: u64,
-        counters: RunCounters,
+        totals: &Counts,
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
+        let scope: Option<i64> = if batches.iter().any(|b| !b.accepted_leads.is_empty()) {
+            Some(tx.query_row(
+                "SELECT s.id FROM scopes s JOIN runs r ON r.scope = s.name WHERE r.id = ?1",
+                [run],
+                |r| r.get(0),
+            )?)
+        } else {
+            None
+        };
         for b in batches {
-            let first = b.settled.iter().map(|(r, _)| *r).min().unwrap_or(0);
-            let last = b.settled.iter().map(|(r, _)| *r).max().unwrap_or(0);
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO batches (run_id, seq, first_row, last_row, leads, accepted, refused, gave_up, attempts, keys, unchanged)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )?
-            .execute(params![
-                run,
-                b.seq as i64,
-                first as i64,
-                last as i64,
-                b.leads as i64,
-                b.accepted as i64,
-                b.refused as i64,
-                b.gave_up as i64,
-                b.attempts as i64,
-                encode_keys(&b.settled),
-                b.unchanged as i64,
-            ])?;
-            if !b.accepted_leads.is_empty() || !b.seen.is_empty() {
-                let scope: String =
-                    tx.query_row("SELECT scope FROM runs WHERE id = ?1", [run], |r| r.get(0))?;
-                let mut upsert = tx.prepare_cached(
-                    "INSERT INTO leads (scope, lead_id, hash, seen_run) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (scope, lead_id) DO UPDATE SET hash = excluded.hash, seen_run = excluded.seen_run",
-                )?;
-                for (lead_id, hash) in &b.accepted_leads {
-                    upsert.execute(params![scope, lead_id, *hash as i64, run])?;
-                }
-                let mut seen = tx.prepare_cached(
-                    "UPDATE leads SET seen_run = ?3 WHERE scope = ?1 AND lead_id = ?2",
-                )?;
-                for lead_id in &b.seen {
-                    seen.execute(params![scope, lead_id, run])?;
-                }
+            insert_batch(&tx, run, b)?;
+            if let Some(scope) = scope {
+                delta::remember(&tx, scope, &b.accepted_leads)?;
             }
         }
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT OR REPLACE INTO rejections (run_id, row, class, problems, original) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            for r in rejections {
-                let problems: Vec<(&str, &str, &str)> = r
-                    .problems
-                    .iter()
-                    .map(|p| (p.class.as_str(), p.field.as_str(), p.message.as_str()))
-                    .collect();
-                insert.execute(params![
-                    run,
-                    r.row as i64,
-                    r.class().as_str(),
-                    serde_json::to_string(&problems)?,
-                    serde_json::to_string(&r.original)?,
-                ])?;
-            }
-        }
+        insert_rejections(&tx, run, rejections)?;
         let accepted = batches.iter().map(|b| b.accepted).sum::<u64>() as i64;
         tx.prepare_cached(
             "UPDATE runs SET frontier = max(frontier, ?2), imported = imported + ?3,
@@ -633,17 +592,18 @@ impl Checkpoint {
             run,
             frontier as i64,
             accepted,
-            counters.requests as i64,
-            counters.retries as i64,
-            counters.throttled as i64,
-            counters.splits as i64,
+            totals.requests as i64,
+            totals.retries as i64,
+            totals.throttled as i64,
+            totals.splits as i64,
             now_rfc3339(),
         ])?;
         tx.commit()?;
         Ok(())
     }
 
-    /// Records how a session of the run ended.
+    /// Records how a session of the run ended, and merges the payloads it had accepted
+    /// into the delta state.
     pub fn finish(
         &mut self,
         run: i64,
@@ -651,6 +611,7 @@ impl Checkpoint {
         rows_total: Option<u64>,
         message: Option<&str>,
     ) -> Result<()> {
+        self.merge_payloads()?;
         self.conn.execute(
             "UPDATE runs SET rows_total = coalesce(?2, rows_total), updated_at = ?3 WHERE id = ?1",
             params![run, rows_total.map(|n| n as i64), now_rfc3339()],
@@ -668,57 +629,37 @@ impl Checkpoint {
         Ok(())
     }
 
-    /// The payload hash last accepted by the API for each `lead_id` of `scope`, keyed by
-    /// the 128-bit hash of the `lead_id`.
-    pub fn delta_hashes(&self, scope: &str) -> Result<rustc_hash::FxHashMap<u128, u64>> {
-        let mut map = rustc_hash::FxHashMap::default();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT lead_id, hash FROM leads WHERE scope = ?1")?;
-        let mut rows = stmt.query([scope])?;
-        while let Some(r) = rows.next()? {
-            let id = r.get_ref(0)?.as_str()?;
-            map.insert(
-                xxhash_rust::xxh3::xxh3_128(id.as_bytes()),
-                r.get::<_, i64>(1)? as u64,
-            );
-        }
-        Ok(map)
-    }
-
-    /// Leads of `scope` known to the state file, and those not seen by run `run`.
-    pub fn missing_count(&self, scope: &str, run: i64) -> Result<(u64, u64)> {
-        Ok(self.conn.query_row(
-            "SELECT count(*), coalesce(sum(seen_run != ?2), 0) FROM leads WHERE scope = ?1",
-            params![scope, run],
-            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
-        )?)
-    }
-
-    /// Up to `limit` `lead_id`s of `scope` not seen by run `run`.
-    pub fn missing(&self, scope: &str, run: i64, limit: usize) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT lead_id FROM leads WHERE scope = ?1 AND seen_run != ?2 ORDER BY lead_id LIMIT ?3",
-        )?;
-        let rows = stmt.query_map(params![scope, run, limit as i64], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// Forgets deleted leads of `scope`, and counts them on run `run`.
-    pub fn forget(&mut self, scope: &str, run: i64, lead_ids: &[String]) -> Result<()> {
+    /// Drops what finished runs (done, or abandoned by `--restart`) no longer need: their
+    /// batches and rejected rows, once their counts are kept in `runs`; and gives the
+    /// freed pages back (incremental vacuum). What stays: everything of unfinished runs
+    /// (resume and reports), the summary of every run, and the delta state, so that the
+    /// file grows with the number of leads, not of runs.
+    pub fn prune(&mut self) -> Result<()> {
+        const FINISHED: &str = "SELECT id FROM runs WHERE status IN ('done', 'abandoned')";
         let tx = self.conn.transaction()?;
-        {
-            let mut delete =
-                tx.prepare_cached("DELETE FROM leads WHERE scope = ?1 AND lead_id = ?2")?;
-            for id in lead_ids {
-                delete.execute(params![scope, id])?;
-            }
-            tx.execute(
-                "UPDATE runs SET deleted = deleted + ?2 WHERE id = ?1",
-                params![run, lead_ids.len() as i64],
-            )?;
-        }
+        tx.execute(
+            &format!(
+                "UPDATE runs SET
+                    final_rejected = (SELECT count(*) FROM rejections x WHERE x.run_id = runs.id),
+                    final_gave_up = (SELECT count(*) FROM rejections x
+                                     WHERE x.run_id = runs.id AND x.class = 'gave_up'),
+                    final_unchanged = (SELECT coalesce(sum(b.unchanged), 0) FROM batches b
+                                       WHERE b.run_id = runs.id)
+                 WHERE final_rejected IS NULL AND id IN ({FINISHED})"
+            ),
+            [],
+        )?;
+        let dropped = tx.execute(
+            &format!("DELETE FROM batches WHERE run_id IN ({FINISHED})"),
+            [],
+        )? + tx.execute(
+            &format!("DELETE FROM rejections WHERE run_id IN ({FINISHED})"),
+            [],
+        )?;
         tx.commit()?;
+        if dropped > 0 {
+            self.conn.execute_batch("PRAGMA incremental_vacuum;")?;
+        }
         Ok(())
     }
 
@@ -733,11 +674,11 @@ impl Checkpoint {
         )?;
         let mut rows = stmt.query([run])?;
         while let Some(r) = rows.next()? {
-            let row: i64 = r.get(0)?;
+            let row: i64 = r.get("row")?;
             let problems: Vec<(ErrorClass, String, String)> =
-                serde_json::from_str(r.get_ref(1)?.as_str()?)
+                serde_json::from_str(r.get_ref("problems")?.as_str()?)
                     .context("a rejection in the state file is damaged")?;
-            let original: Vec<String> = serde_json::from_str(r.get_ref(2)?.as_str()?)
+            let original: Vec<String> = serde_json::from_str(r.get_ref("original")?.as_str()?)
                 .context("a rejection in the state file is damaged")?;
             each(RejectedRow {
                 row: row as u64,
@@ -769,30 +710,83 @@ impl Checkpoint {
     }
 }
 
+fn insert_batch(tx: &rusqlite::Transaction<'_>, run: i64, b: &BatchRecord) -> Result<()> {
+    let first = b.settled.iter().map(|s| s.row).min().unwrap_or(0);
+    let last = b.settled.iter().map(|s| s.row).max().unwrap_or(0);
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO batches (run_id, seq, first_row, last_row, leads, accepted, refused, gave_up, attempts, keys, unchanged)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        run,
+        b.seq as i64,
+        first as i64,
+        last as i64,
+        b.leads as i64,
+        b.accepted as i64,
+        b.refused as i64,
+        b.gave_up as i64,
+        b.attempts as i64,
+        encode_keys(&b.settled),
+        b.unchanged as i64,
+    ])?;
+    Ok(())
+}
+
+fn insert_rejections(
+    tx: &rusqlite::Transaction<'_>,
+    run: i64,
+    rejections: &[Rejection],
+) -> Result<()> {
+    let mut insert = tx.prepare_cached(
+        "INSERT OR REPLACE INTO rejections (run_id, row, class, problems, original, lead_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for r in rejections {
+        let problems: Vec<(&str, &str, &str)> = r
+            .row
+            .problems
+            .iter()
+            .map(|p| (p.class.as_str(), p.field.as_str(), p.message.as_str()))
+            .collect();
+        // An empty key: the row identifies no lead (NULL: written before schema 2).
+        let key: Vec<u8> = r.lead_key.map_or_else(Vec::new, |k| encode_key(k).to_vec());
+        insert.execute(params![
+            run,
+            r.row.row as i64,
+            r.row.class().as_str(),
+            serde_json::to_string(&problems)?,
+            serde_json::to_string(&r.row.original)?,
+            key,
+        ])?;
+    }
+    Ok(())
+}
+
 /// Per lead: row (u64), phone digits (u64, 0 = none), lead_id hash (u128, 0 = none), all
 /// little-endian: 32 bytes.
-fn encode_keys(settled: &[(u64, IndexKeys)]) -> Vec<u8> {
+fn encode_keys(settled: &[SettledRow]) -> Vec<u8> {
     let mut out = Vec::with_capacity(settled.len() * 32);
-    for (row, keys) in settled {
-        out.extend_from_slice(&row.to_le_bytes());
-        out.extend_from_slice(&keys.phone.unwrap_or(0).to_le_bytes());
-        out.extend_from_slice(&keys.id.unwrap_or(0).to_le_bytes());
+    for s in settled {
+        out.extend_from_slice(&s.row.to_le_bytes());
+        out.extend_from_slice(&s.keys.phone.unwrap_or(0).to_le_bytes());
+        out.extend_from_slice(&s.keys.id.unwrap_or(0).to_le_bytes());
     }
     out
 }
 
-fn decode_keys(blob: &[u8]) -> impl Iterator<Item = (u64, IndexKeys)> + '_ {
+fn decode_keys(blob: &[u8]) -> impl Iterator<Item = SettledRow> + '_ {
     blob.chunks_exact(32).map(|c| {
         let row = u64::from_le_bytes(c[0..8].try_into().expect("8 bytes"));
         let phone = u64::from_le_bytes(c[8..16].try_into().expect("8 bytes"));
         let id = u128::from_le_bytes(c[16..32].try_into().expect("16 bytes"));
-        (
+        SettledRow {
             row,
-            IndexKeys {
+            keys: IndexKeys {
                 phone: (phone != 0).then_some(phone),
                 id: (id != 0).then_some(id),
             },
-        )
+        }
     })
 }
 
@@ -814,30 +808,34 @@ mod tests {
         }
     }
 
-    fn rejected(row: u64, class: ErrorClass) -> RejectedRow {
-        RejectedRow {
-            row,
-            problems: vec![Problem::new(class, "phone", "bad")],
-            original: vec!["a".into(), "b".into()],
+    fn rejected(row: u64, class: ErrorClass) -> Rejection {
+        Rejection {
+            row: RejectedRow {
+                row,
+                problems: vec![Problem::new(class, "phone", "bad")],
+                original: vec!["a".into(), "b".into()],
+            },
+            lead_key: None,
         }
+    }
+
+    fn settled(row: u64, keys: IndexKeys) -> SettledRow {
+        SettledRow { row, keys }
     }
 
     #[test]
     fn keys_round_trip() {
-        let settled = vec![
-            (
+        let rows = vec![
+            settled(
                 7,
                 IndexKeys {
                     phone: Some(14155552671),
                     id: Some(u128::MAX - 3),
                 },
             ),
-            (9, IndexKeys::default()),
+            settled(9, IndexKeys::default()),
         ];
-        assert_eq!(
-            decode_keys(&encode_keys(&settled)).collect::<Vec<_>>(),
-            settled
-        );
+        assert_eq!(decode_keys(&encode_keys(&rows)).collect::<Vec<_>>(), rows);
     }
 
     #[test]
@@ -852,7 +850,7 @@ mod tests {
         };
         let batch = BatchRecord {
             seq: 0,
-            settled: vec![(1, keys(11)), (3, keys(33))],
+            settled: vec![settled(1, keys(11)), settled(3, keys(33))],
             leads: 2,
             accepted: 2,
             attempts: 1,
@@ -863,13 +861,13 @@ mod tests {
             std::slice::from_ref(&batch),
             &[rejected(2, ErrorClass::InvalidPhone)],
             3,
-            RunCounters::default(),
+            &Counts::default(),
         )
         .unwrap();
         // Row 4 gave up; rows 6 and 7 settled after it; row 5 was in flight when killed.
         let batch = BatchRecord {
             seq: 1,
-            settled: vec![(7, keys(77))],
+            settled: vec![settled(7, keys(77))],
             leads: 2,
             accepted: 1,
             gave_up: 1,
@@ -884,7 +882,7 @@ mod tests {
                 rejected(6, ErrorClass::MissingPhone),
             ],
             4,
-            RunCounters {
+            &Counts {
                 requests: 9,
                 ..Default::default()
             },
@@ -905,7 +903,7 @@ mod tests {
         assert_eq!(after, vec![6, 7]);
         assert_eq!((state.imported, state.rejected, state.next_seq), (3, 2, 2));
         assert_eq!(state.index.len(), 3);
-        assert_eq!(state.counters.requests, 9);
+        assert_eq!(state.earlier.requests, 9);
         let by_class = cp.rejected_by_class(run).unwrap();
         assert_eq!(
             by_class,

@@ -98,8 +98,13 @@ pub struct InputArgs {
     /// visible worksheet].
     #[arg(long, value_name = "NAME")]
     pub sheet: Option<String>,
-    /// Where to write rejected.csv and summary.json [default: .nl-import/reports/<file stem>].
-    #[arg(long, value_name = "DIR")]
+    /// Where to write `rejected.csv` and `summary.json` (default
+    /// `.nl-import/reports/<file stem>`).
+    #[arg(
+        long,
+        value_name = "DIR",
+        help = "Where to write rejected.csv and summary.json [default: .nl-import/reports/<file stem>]"
+    )]
     pub report_dir: Option<PathBuf>,
     /// Print the machine-readable summary (JSON) on stdout instead of the human one.
     #[arg(long)]

@@ -205,6 +205,47 @@ pub struct ImportConfig {
     pub max_rejects: Option<RejectBudget>,
 }
 
+/// Every setting that shapes the payloads sent: serialised, it is a run's configuration
+/// (`runs.config` in the state file), and a run resumes only under the same. Built by
+/// [`ImportConfig::payload_settings`], which names every field of the configuration and of
+/// the resolved mapping, so a new flag does not compile until it is either put here or
+/// said not to shape payloads. (Fields, their order and their forms are those schema-1
+/// nl-import wrote, so its runs resume; a field added later should be left out of the
+/// JSON at its default value, `skip_serializing_if`, for the same reason.)
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PayloadSettings {
+    /// Each column and the lead field it fills, as `header -> Target`.
+    pub mapping: Vec<String>,
+    /// The tag separator of the mapping file.
+    pub tag_separator: Option<String>,
+    /// `--default-region`.
+    pub default_region: String,
+    /// The encoding the file is read with (after detection).
+    pub encoding: &'static str,
+    /// The delimiter (after sniffing; none for a workbook).
+    pub delimiter: Option<String>,
+    /// `--source`, sent with every batch.
+    pub source: Option<String>,
+    /// Where the leads go (`sandbox` for `--sandbox`).
+    pub api: String,
+    /// The sheet of a workbook.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<String>,
+    /// What of the mapping shapes payloads beyond its column list (presets, phone order,
+    /// value tables, the unknown-status policy): the mapping's own account of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mapping_rules: Option<serde_json::Value>,
+}
+
+impl PayloadSettings {
+    /// The JSON text stored with a run, and its hash (xxh3-128, hex), which decides.
+    pub fn fingerprint(&self) -> (String, String) {
+        let text = serde_json::to_string(self).expect("settings always serialise");
+        let hash = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(text.as_bytes()));
+        (text, hash)
+    }
+}
+
 /// `--max-rejects`: a count or a share of the rows read.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum RejectBudget {
@@ -286,6 +327,94 @@ impl ImportConfig {
             max_duration: args.max_duration,
             max_rejects: args.max_rejects,
         })
+    }
+}
+
+impl ImportConfig {
+    /// The settings of this configuration that shape payloads, with the `mapping` resolved
+    /// against the file and the `source` as opened (encoding and delimiter detected).
+    pub fn payload_settings(&self, mapping: &Mapping, source: &Source) -> PayloadSettings {
+        // Every field by name: adding one is a compile error here until it is sorted.
+        let ImportConfig {
+            input,
+            target,
+            state: _,
+            source: sync_source,
+            batch_size: _,
+            pace: _,
+            concurrency: _,
+            timeout: _,
+            policy: _,
+            restart: _,
+            quiet: _,
+            full: _,
+            delete_missing: _,
+            max_delete_ratio: _,
+            dry_run: _,
+            max_duration: _,
+            max_rejects: _,
+            network: _,
+        } = self;
+        let InputConfig {
+            csv: _,
+            // Both resolved: into `source` (encoding, delimiter) and `mapping`.
+            source: _,
+            mapping_file: _,
+            default_region,
+            report_dir: _,
+            json: _,
+            print_mapping: _,
+            // Resolved into `mapping` (`--preset`, `--unknown-status`).
+            mapping_options: _,
+            threads: _,
+        } = input;
+        let Mapping {
+            columns,
+            headers,
+            tag_separator,
+            // The mapping's own account of these: `Mapping::fingerprint`.
+            tags_ignore: _,
+            phones: _,
+            phone_order_from: _,
+            preset: _,
+            preset_tie: _,
+            status: _,
+            policy_source: _,
+            country_names: _,
+            extension_key: _,
+        } = mapping;
+        PayloadSettings {
+            mapping: headers
+                .iter()
+                .zip(columns)
+                .map(|(h, (target, _))| format!("{h} -> {target:?}"))
+                .collect(),
+            tag_separator: tag_separator.clone(),
+            default_region: format!("{default_region:?}"),
+            encoding: source.decoder().name(),
+            delimiter: source.delimiter().map(|d| (d as char).to_string()),
+            source: sync_source.clone(),
+            api: match target {
+                Target::Sandbox => "sandbox".to_owned(),
+                Target::Api { base_url, .. } => base_url.clone(),
+            },
+            sheet: source.sheet().map(str::to_owned),
+            mapping_rules: mapping.fingerprint(),
+        }
+    }
+
+    /// Where the leads go, as the summary and the delta scope name it (`sandbox` for
+    /// `--sandbox`).
+    pub fn api(&self) -> String {
+        match &self.target {
+            Target::Sandbox => "sandbox".to_owned(),
+            Target::Api { base_url, .. } => base_url.clone(),
+        }
+    }
+
+    /// The delta scope: whose leads the delta state (and `--delete-missing`) covers.
+    pub fn scope(&self) -> String {
+        format!("{}|{}", self.api(), self.source.as_deref().unwrap_or(""))
     }
 }
 

@@ -12,10 +12,18 @@
 //!   duplicate check.
 //! - [`report`]: `rejected.csv`, per-class counts, the stderr table.
 //! - [`check`]: the `check` command, wiring the stages.
-//! - [`import`]: the `import` command: batches, [`upload`] (paced by [`pacing`], retried by
-//!   [`retry`], over the client of [`http`]: proxies and trusted certificates),
-//!   [`checkpoint`] (the SQLite state file), resume, [`lock`] (one run at a time);
-//!   [`status`] reads the state.
+//! - [`import`]: the `import` command, one file per job: `plan` (input fingerprinted, state
+//!   file locked, a run resumed or begun), `batch` (the reader thread: valid leads compared
+//!   with the delta state and cut into batches), `coordinator` (upload tasks dispatched,
+//!   outcomes committed), `deletes` (`--delete-missing` and its undo), `dry_run` (the same
+//!   logic, nothing sent), `summary` (exit code, `summary.json`), `progress`, `shutdown`
+//!   (one cancellation token for Ctrl-C, SIGTERM and `--max-duration`).
+//! - [`upload`]: one batch (or delete) to the sync endpoint, paced by [`pacing`], retried
+//!   by [`retry`], over the client of [`http`] (proxies and trusted certificates);
+//!   [`stats`]: the session's counters, one set shared by every task.
+//! - [`checkpoint`]: the SQLite state file (its versioned schema and migrations, the runs,
+//!   the per-lead delta state with the payloads `--delete-missing` can undo); [`lock`]:
+//!   one run at a time; [`status`] reads the state.
 //! - [`text`]: server text cut to one sane line for tables, logs and reports.
 //! - [`fsutil`] and [`exit`]: owner-only files, exit codes.
 
@@ -36,6 +44,7 @@ pub mod pipeline;
 pub mod report;
 pub mod retry;
 pub mod source;
+pub mod stats;
 pub mod status;
 pub mod text;
 pub mod upload;

@@ -64,7 +64,10 @@ pub struct CheckedRow {
     /// The verdict.
     pub outcome: Outcome,
     /// The identities a valid row claimed in the duplicate index (what a resumed run must
-    /// put back in the index without validating the row again).
+    /// put back in the index without validating the row again). For a rejected row, the
+    /// identities it can still be read with (a valid phone, its lead_id when the file has
+    /// an ID column), so that `--delete-missing` knows which lead it stands for; none for
+    /// a malformed row.
     pub keys: IndexKeys,
     /// The record as read, for a valid row (a rejected row carries its decoded fields in
     /// [`Outcome::Rejected`]); an import needs it if the API refuses the lead later.
@@ -332,6 +335,7 @@ enum Resolved {
     Rejected {
         problems: Vec<Problem>,
         original: Vec<String>,
+        keys: IndexKeys,
     },
 }
 
@@ -530,6 +534,10 @@ impl Engine {
             (true, false) => Resolved::Rejected {
                 problems: duplicates,
                 original: self.decoder.decode_lossy(&raw.record),
+                keys: IndexKeys {
+                    phone: pre.phone,
+                    id: pre.id,
+                },
             },
             (false, _) => {
                 let mut problems = std::mem::take(&mut pre.problems);
@@ -537,6 +545,10 @@ impl Engine {
                 Resolved::Rejected {
                     problems,
                     original: std::mem::take(&mut pre.original),
+                    keys: IndexKeys {
+                        phone: pre.phone,
+                        id: pre.id,
+                    },
                 }
             }
         };
@@ -619,11 +631,11 @@ impl Iterator for Pipeline {
                 keys,
                 record,
             ),
-            Resolved::Rejected { problems, original } => (
-                Outcome::Rejected { problems, original },
-                IndexKeys::default(),
-                None,
-            ),
+            Resolved::Rejected {
+                problems,
+                original,
+                keys,
+            } => (Outcome::Rejected { problems, original }, keys, None),
         };
         Some(Ok(CheckedRow {
             row,
@@ -674,7 +686,9 @@ impl Iterator for Verdicts {
         };
         Some(Ok(match resolved {
             Resolved::Valid { .. } => Verdict::Valid,
-            Resolved::Rejected { problems, original } => Verdict::Rejected(RejectedRow {
+            Resolved::Rejected {
+                problems, original, ..
+            } => Verdict::Rejected(RejectedRow {
                 row,
                 problems,
                 original,
@@ -936,7 +950,9 @@ mod tests {
                 }
                 Outcome::Rejected { problems, original } => {
                     assert!(checked.record.is_none());
-                    assert_eq!(checked.keys, IndexKeys::default());
+                    if problems[0].class == ErrorClass::MalformedRow {
+                        assert_eq!(checked.keys, IndexKeys::default());
+                    }
                     Verdict::Rejected(RejectedRow {
                         row: checked.row,
                         problems,

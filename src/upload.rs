@@ -4,16 +4,18 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 use crate::lead::ErrorClass;
 use crate::pacing::{Pacer, RateHeaders};
 use crate::retry::{RetryPolicy, StatusAction, classify_status, parse_retry_after};
+use crate::stats::Stats;
 
 /// An API key; its `Debug` and `Display` never show it.
 #[derive(Clone)]
@@ -54,6 +56,12 @@ pub struct BatchLead {
     pub json: String,
 }
 
+impl AsRef<BatchLead> for BatchLead {
+    fn as_ref(&self) -> &BatchLead {
+        self
+    }
+}
+
 /// What became of one lead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settled {
@@ -66,9 +74,10 @@ pub enum Settled {
 }
 
 /// Why a batch stopped without an outcome for its leads (they stay pending).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Stop {
-    /// 401 or 403: the key cannot sync; the whole run stops.
+    /// 401 or 403: the key cannot do this; the whole run stops.
+    #[error("HTTP {status}: {message}")]
     Auth {
         /// The HTTP status.
         status: u16,
@@ -77,30 +86,52 @@ pub enum Stop {
     },
     /// 404 or a redirect: the URL does not lead to the sync endpoint; the whole run stops.
     /// The message names the status (`HTTP 404: …`).
+    #[error("{0}")]
     NotFound(String),
     /// Nothing of this session was answered yet and the API cannot be reached (connection
     /// refused, unknown host, TLS or proxy failure): the whole run stops at once. The
     /// message says why and names the fix when there is one.
+    #[error("{0}")]
     Unreachable(String),
     /// The run was interrupted before the batch could be (re)sent.
+    #[error("interrupted")]
     Interrupted,
 }
 
-/// Counters across every batch, for the summary and the progress line.
-#[derive(Debug, Default)]
-pub struct UploadStats {
-    /// Requests sent (every attempt).
-    pub requests: AtomicU64,
-    /// Attempts after the first, of a batch or a split half.
-    pub retries: AtomicU64,
-    /// 429 answers.
-    pub throttled: AtomicU64,
-    /// Batches split in halves after a whole-request refusal.
-    pub splits: AtomicU64,
-    /// Answers that did not account for every lead (sent again).
-    pub unknown_outcomes: AtomicU64,
-    /// Transport errors (connection refused or dropped, timeouts).
-    pub transport_errors: AtomicU64,
+/// Why a delete did not get the API's answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeleteError {
+    /// The API refused it (a status never retried); `Stop::Auth` for 401 and 403.
+    #[error(transparent)]
+    Stopped(#[from] Stop),
+    /// Refused as a request (4xx other than 401, 403, 404).
+    #[error("HTTP {status}: {message}")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The API's message.
+        message: String,
+    },
+    /// Retries exhausted.
+    #[error("gave up after {attempts} attempts; last: {last}")]
+    GaveUp {
+        /// Attempts made.
+        attempts: u32,
+        /// The last problem.
+        last: String,
+    },
+}
+
+/// The API's answer to a bulk delete (`{"total", "deleted", "notFound"}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct DeleteAnswer {
+    /// Ids processed.
+    pub total: u64,
+    /// Leads removed.
+    pub deleted: u64,
+    /// Ids that matched no lead of the account.
+    #[serde(rename = "notFound")]
+    pub not_found: u64,
 }
 
 /// Sends batches; shared by every upload task.
@@ -112,11 +143,10 @@ pub struct Uploader {
     source: Option<String>,
     pacer: Arc<Pacer>,
     policy: RetryPolicy,
-    interrupted: Arc<AtomicBool>,
+    cancel: CancellationToken,
+    stats: Arc<Stats>,
     /// Whether any request of this session got an HTTP answer.
     answered: AtomicBool,
-    /// What happened so far.
-    pub stats: UploadStats,
 }
 
 /// Settings of an [`Uploader`].
@@ -138,12 +168,47 @@ pub struct UploadSettings {
     pub network: crate::http::Network,
 }
 
+/// What became of a batch, and what it cost.
+#[derive(Debug)]
+pub struct BatchOutcome {
+    /// Each lead's outcome in the order sent, or why the batch stopped without one.
+    pub settled: Result<Vec<Settled>, Stop>,
+    /// Requests spent on it (attempts and split halves).
+    pub requests: u64,
+}
+
+/// An answer that does not account for everything sent: an unknown outcome, sent again.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unclear(pub String);
+
+/// What one request and its retries came to.
+enum Exchange<T> {
+    /// A 2xx answer, read.
+    Success(T),
+    /// An answer that is not retried (and not a 2xx).
+    Final(Answer),
+    /// Retries exhausted.
+    GaveUp {
+        /// Attempts made.
+        attempts: u32,
+        /// The last problem.
+        last: String,
+    },
+    /// Cancelled before an answer.
+    Interrupted,
+    /// Stopped without an answer: the API cannot be reached.
+    Stopped(Stop),
+}
+
 impl Uploader {
-    /// An uploader; `interrupted` is set on Ctrl-C (batches then stop instead of retrying).
+    /// An uploader counting into `stats`; `cancel` is cancelled on Ctrl-C (requests then
+    /// stop instead of waiting or retrying).
     pub fn new(
         settings: UploadSettings,
         pacer: Arc<Pacer>,
-        interrupted: Arc<AtomicBool>,
+        cancel: CancellationToken,
+        stats: Arc<Stats>,
     ) -> reqwest::Result<Uploader> {
         // Redirects are never followed: one would carry the X-API-Key header to wherever it
         // points (reqwest strips only Authorization and cookies), maybe over plain HTTP.
@@ -158,9 +223,9 @@ impl Uploader {
             source: settings.source,
             pacer,
             policy: settings.policy,
-            interrupted,
+            cancel,
+            stats,
             answered: AtomicBool::new(false),
-            stats: UploadStats::default(),
         })
     }
 
@@ -172,221 +237,232 @@ impl Uploader {
     /// Sends `leads` until every one of them is settled (accepted, refused, or given up
     /// after the retries), splitting the batch if the server refuses it as a whole.
     /// `seed` makes the retry jitter reproducible.
-    /// Also returns the number of requests spent.
-    pub async fn send(&self, leads: &[BatchLead], seed: u64) -> (Result<Vec<Settled>, Stop>, u64) {
+    /// `leads` may be anything that holds a [`BatchLead`] (the caller keeps what else it
+    /// knows of each lead beside it).
+    pub async fn send<L: AsRef<BatchLead> + Sync>(&self, leads: &[L], seed: u64) -> BatchOutcome {
         let mut state = SendState {
             rng: StdRng::seed_from_u64(seed),
             requests: 0,
         };
-        let result = self.send_part(leads, &mut state).await;
-        (result, state.requests)
+        let settled = self.send_part(leads, &mut state).await;
+        BatchOutcome {
+            settled,
+            requests: state.requests,
+        }
     }
 
-    fn send_part<'a>(
+    fn send_part<'a, L: AsRef<BatchLead> + Sync>(
         &'a self,
-        leads: &'a [BatchLead],
+        leads: &'a [L],
         state: &'a mut SendState,
     ) -> std::pin::Pin<Box<dyn Future<Output = Result<Vec<Settled>, Stop>> + Send + 'a>> {
         Box::pin(async move {
             let body = self.body(leads);
-            let ids: Vec<&str> = leads.iter().map(|l| l.lead_id.as_str()).collect();
-            let mut attempts = 0u32;
-            loop {
-                if self.interrupted.load(Ordering::Relaxed) {
-                    return Err(Stop::Interrupted);
-                }
-                let Some(sent_at) = self.unless_interrupted(self.pacer.acquire()).await else {
-                    return Err(Stop::Interrupted);
-                };
-                attempts += 1;
-                state.requests += 1;
-                self.stats.requests.fetch_add(1, Ordering::Relaxed);
-                if attempts > 1 {
-                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                }
-                let (problem, retry_after) = match self.attempt(&body).await {
-                    Err(e) => {
-                        self.stats.transport_errors.fetch_add(1, Ordering::Relaxed);
-                        let failure = crate::http::explain(&e);
-                        if failure.unreachable && !self.answered.load(Ordering::Relaxed) {
-                            return Err(Stop::Unreachable(failure.message));
-                        }
-                        (failure.message, None)
-                    }
-                    Ok(answer) => {
-                        self.answered.store(true, Ordering::Relaxed);
-                        self.pacer.observe(&answer.rate, sent_at);
-                        match classify_status(answer.status) {
-                            StatusAction::Success => match interpret_sync(&answer.body, &ids) {
-                                Ok(settled) => return Ok(settled),
-                                Err(why) => {
-                                    self.stats.unknown_outcomes.fetch_add(1, Ordering::Relaxed);
-                                    tracing::warn!(
-                                        "the answer to a batch of {} did not account for every lead ({why}); sending it again",
-                                        leads.len()
-                                    );
-                                    (format!("unclear answer: {why}"), None)
-                                }
-                            },
-                            StatusAction::Retry => {
-                                if answer.status == 429 {
-                                    self.stats.throttled.fetch_add(1, Ordering::Relaxed);
-                                    if let Some(wait) = answer.retry_after {
-                                        self.pacer.pause(wait);
-                                    }
-                                }
-                                (
-                                    format!(
-                                        "HTTP {}: {}",
-                                        answer.status,
-                                        error_message(&answer.body)
-                                    ),
-                                    answer.retry_after,
-                                )
-                            }
-                            StatusAction::StopAuth => {
-                                return Err(Stop::Auth {
-                                    status: answer.status,
-                                    message: error_message(&answer.body),
-                                });
-                            }
-                            StatusAction::StopNotFound => {
-                                return Err(Stop::NotFound(match &answer.location {
-                                    Some(to) => format!(
-                                        "HTTP {}: a redirect to `{to}`, not followed so that the key goes to --api-url only",
-                                        answer.status
-                                    ),
-                                    None => format!(
-                                        "HTTP {}: {}",
-                                        answer.status,
-                                        error_message(&answer.body)
-                                    ),
-                                }));
-                            }
-                            StatusAction::Refused | StatusAction::Fail => {
-                                let message = error_message(&answer.body);
-                                return match refusal(answer.status, &message, leads.len()) {
-                                    Refusal::Split => {
-                                        self.stats.splits.fetch_add(1, Ordering::Relaxed);
-                                        let (a, b) = leads.split_at(leads.len() / 2);
-                                        let mut settled = self.send_part(a, state).await?;
-                                        settled.extend(self.send_part(b, state).await?);
-                                        Ok(settled)
-                                    }
-                                    Refusal::Each(class) => Ok(vec![
-                                        Settled::Rejected(
-                                            class,
-                                            format!("HTTP {}: {message}", answer.status)
-                                        );
-                                        leads.len()
-                                    ]),
-                                };
-                            }
-                        }
-                    }
-                };
-                if !self.policy.may_retry(attempts) {
+            let ids: Vec<&str> = leads.iter().map(|l| l.as_ref().lead_id.as_str()).collect();
+            let label = format!(
+                "batch of {} (rows {}…)",
+                leads.len(),
+                leads.first().map_or(0, |l| l.as_ref().row)
+            );
+            let read = |body: &str| interpret_sync(body, &ids);
+            let answer = match self
+                .exchange(reqwest::Method::POST, &body, &label, state, read)
+                .await
+            {
+                Exchange::Success(settled) => return Ok(settled),
+                Exchange::Final(answer) => answer,
+                Exchange::GaveUp { attempts, last } => {
                     return Ok(vec![
                         Settled::GaveUp(format!(
-                            "gave up after {attempts} attempts; last: {problem}"
+                            "gave up after {attempts} attempts; last: {last}"
                         ));
                         leads.len()
                     ]);
                 }
-                if self.interrupted.load(Ordering::Relaxed) {
-                    return Err(Stop::Interrupted);
+                Exchange::Interrupted => return Err(Stop::Interrupted),
+                Exchange::Stopped(stop) => return Err(stop),
+            };
+            let message = self.stop_for(&answer)?;
+            match refusal(answer.status, &message, leads.len()) {
+                Refusal::Split => {
+                    Stats::add(&self.stats.splits, 1);
+                    let (a, b) = leads.split_at(leads.len() / 2);
+                    let mut settled = self.send_part(a, state).await?;
+                    settled.extend(self.send_part(b, state).await?);
+                    Ok(settled)
                 }
-                let wait = self.policy.delay(attempts, retry_after, &mut state.rng);
-                tracing::info!(
-                    "batch of {} (rows {}…): {problem}; attempt {} in {:.1}s",
-                    leads.len(),
-                    leads.first().map_or(0, |l| l.row),
-                    attempts + 1,
-                    wait.as_secs_f64()
-                );
-                if self
-                    .unless_interrupted(tokio::time::sleep(wait))
-                    .await
-                    .is_none()
-                {
-                    return Err(Stop::Interrupted);
-                }
+                Refusal::Each(class) => Ok(vec![
+                    Settled::Rejected(
+                        class,
+                        format!("HTTP {}: {message}", answer.status)
+                    );
+                    leads.len()
+                ]),
             }
         })
     }
 
-    /// Waits for `wait` (a pace or a backoff, which may be long: `Retry-After`), unless the
-    /// run is interrupted first (`None`): Ctrl-C must not wait out a server's pause.
-    async fn unless_interrupted<T>(&self, wait: impl Future<Output = T>) -> Option<T> {
-        let interrupted = async {
-            while !self.interrupted.load(Ordering::Relaxed) {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        };
-        tokio::select! {
-            value = wait => Some(value),
-            () = interrupted => None,
+    /// The [`Stop`] a final answer means (401, 403, 404, 3xx), or its message (another
+    /// refusal, for the caller to judge).
+    fn stop_for(&self, answer: &Answer) -> Result<String, Stop> {
+        let message = error_message(&answer.body);
+        match classify_status(answer.status) {
+            StatusAction::StopAuth => Err(Stop::Auth {
+                status: answer.status,
+                message,
+            }),
+            StatusAction::StopNotFound => Err(Stop::NotFound(match &answer.location {
+                Some(to) => format!(
+                    "HTTP {}: a redirect to `{to}`, not followed so that the key goes to --api-url only",
+                    answer.status
+                ),
+                None => format!("HTTP {}: {message}", answer.status),
+            })),
+            _ => Ok(message),
         }
     }
 
-    /// Deletes leads by `lead_id` (`DELETE /leads/sync`), paced and retried like a batch.
-    pub async fn delete(&self, lead_ids: &[String]) -> Result<(), String> {
-        let body = serde_json::json!({ "lead_ids": lead_ids }).to_string();
-        let mut rng = StdRng::seed_from_u64(lead_ids.len() as u64);
+    /// One request to the sync endpoint, paced, and sent again after a retryable answer
+    /// (429, 408, 5xx, a transport error, or a 2xx that `read` cannot make sense of) until
+    /// the policy's attempts run out; every wait ends early when the run is cancelled.
+    async fn exchange<T>(
+        &self,
+        method: reqwest::Method,
+        body: &str,
+        label: &str,
+        state: &mut SendState,
+        read: impl Fn(&str) -> Result<T, Unclear>,
+    ) -> Exchange<T> {
         let mut attempts = 0u32;
         loop {
-            let sent_at = self.pacer.acquire().await;
+            if self.cancel.is_cancelled() {
+                return Exchange::Interrupted;
+            }
+            let Some(sent_at) = self.unless_cancelled(self.pacer.acquire()).await else {
+                return Exchange::Interrupted;
+            };
             attempts += 1;
-            self.stats.requests.fetch_add(1, Ordering::Relaxed);
-            let sent = self
-                .client
-                .delete(&self.url)
-                .header("X-API-Key", self.key.expose())
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.clone())
-                .send()
-                .await;
-            let (problem, retry_after) = match sent {
-                Err(e) => (crate::http::explain(&e).message, None),
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let headers = response.headers();
-                    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-                    self.pacer
-                        .observe(&RateHeaders::parse(|name| text(name)), sent_at);
-                    let retry_after =
-                        text("retry-after").and_then(|v| parse_retry_after(v, SystemTime::now()));
-                    let answer = self.redact(&response.text().await.unwrap_or_default());
-                    match classify_status(status) {
-                        StatusAction::Success => return Ok(()),
+            state.requests += 1;
+            Stats::add(&self.stats.requests, 1);
+            if attempts > 1 {
+                Stats::add(&self.stats.retries, 1);
+            }
+            let (problem, retry_after) = match self.attempt(method.clone(), body).await {
+                Err(e) => {
+                    Stats::add(&self.stats.transport_errors, 1);
+                    let failure = crate::http::explain(&e);
+                    if failure.unreachable && !self.answered.load(Ordering::Relaxed) {
+                        return Exchange::Stopped(Stop::Unreachable(failure.message));
+                    }
+                    (failure.message, None)
+                }
+                Ok(answer) => {
+                    self.answered.store(true, Ordering::Relaxed);
+                    self.pacer.observe(&answer.rate, sent_at);
+                    match classify_status(answer.status) {
+                        StatusAction::Success => match read(&answer.body) {
+                            Ok(value) => return Exchange::Success(value),
+                            Err(why) => {
+                                Stats::add(&self.stats.unknown_outcomes, 1);
+                                tracing::warn!(
+                                    "the answer to {label} did not account for everything sent ({why}); sending it again"
+                                );
+                                (format!("unclear answer: {why}"), None)
+                            }
+                        },
                         StatusAction::Retry => {
-                            if status == 429 {
-                                self.stats.throttled.fetch_add(1, Ordering::Relaxed);
-                                if let Some(wait) = retry_after {
+                            if answer.status == 429 {
+                                Stats::add(&self.stats.throttled, 1);
+                                if let Some(wait) = answer.retry_after {
                                     self.pacer.pause(wait);
                                 }
                             }
                             (
-                                format!("HTTP {status}: {}", error_message(&answer)),
-                                retry_after,
+                                format!("HTTP {}: {}", answer.status, error_message(&answer.body)),
+                                answer.retry_after,
                             )
                         }
-                        _ => return Err(format!("HTTP {status}: {}", error_message(&answer))),
+                        _ => return Exchange::Final(answer),
                     }
                 }
             };
-            if !self.policy.may_retry(attempts) || self.interrupted.load(Ordering::Relaxed) {
-                return Err(format!(
-                    "gave up after {attempts} attempts; last: {problem}"
-                ));
+            if !self.policy.may_retry(attempts) {
+                return Exchange::GaveUp {
+                    attempts,
+                    last: problem,
+                };
             }
-            self.stats.retries.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(self.policy.delay(attempts, retry_after, &mut rng)).await;
+            let wait = self.policy.delay(attempts, retry_after, &mut state.rng);
+            tracing::info!(
+                "{label}: {problem}; attempt {} in {:.1}s",
+                attempts + 1,
+                wait.as_secs_f64()
+            );
+            if self
+                .unless_cancelled(tokio::time::sleep(wait))
+                .await
+                .is_none()
+            {
+                return Exchange::Interrupted;
+            }
         }
     }
 
-    fn body(&self, leads: &[BatchLead]) -> String {
-        let size: usize = leads.iter().map(|l| l.json.len() + 1).sum();
+    /// Waits for `wait` (a pace or a backoff, which may be long: `Retry-After`), unless the
+    /// run is cancelled first (`None`): Ctrl-C must not wait out a server's pause.
+    async fn unless_cancelled<T>(&self, wait: impl Future<Output = T>) -> Option<T> {
+        tokio::select! {
+            value = wait => Some(value),
+            () = self.cancel.cancelled() => None,
+        }
+    }
+
+    /// Deletes leads by `lead_id` (`DELETE /leads/sync`), paced, retried and cancelled like
+    /// a batch; returns the API's counts. An answer whose counts do not add up to the ids
+    /// sent is unclear and sent again (deleting twice is harmless: the second time they
+    /// are `notFound`).
+    pub async fn delete(&self, lead_ids: &[String]) -> Result<DeleteAnswer, DeleteError> {
+        let body = serde_json::json!({ "lead_ids": lead_ids }).to_string();
+        let mut state = SendState {
+            rng: StdRng::seed_from_u64(lead_ids.len() as u64),
+            requests: 0,
+        };
+        let label = format!("delete of {} leads", lead_ids.len());
+        let n = lead_ids.len() as u64;
+        let read = |body: &str| interpret_delete(body, n);
+        match self
+            .exchange(reqwest::Method::DELETE, &body, &label, &mut state, read)
+            .await
+        {
+            Exchange::Success(answer) => Ok(answer),
+            Exchange::Final(answer) => {
+                let message = self.stop_for(&answer)?;
+                Err(DeleteError::Refused {
+                    status: answer.status,
+                    message,
+                })
+            }
+            Exchange::GaveUp { attempts, last } => Err(DeleteError::GaveUp { attempts, last }),
+            Exchange::Interrupted => Err(Stop::Interrupted.into()),
+            Exchange::Stopped(stop) => Err(stop.into()),
+        }
+    }
+
+    /// Finds out, with one empty delete (`{"lead_ids": []}`, which deletes nothing), whether
+    /// the key may delete: `Err` with [`Stop::Auth`] when it lacks the scope (403) or is
+    /// refused (401). A 2xx, or a 400 about the empty list, means the request passed the
+    /// key and scope checks.
+    pub async fn probe_delete(&self) -> Result<(), DeleteError> {
+        match self.delete(&[]).await {
+            Ok(_) => Ok(()),
+            Err(DeleteError::Refused {
+                status: 400 | 422, ..
+            }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+    fn body<L: AsRef<BatchLead>>(&self, leads: &[L]) -> String {
+        let size: usize = leads.iter().map(|l| l.as_ref().json.len() + 1).sum();
         let mut body = String::with_capacity(size + 64);
         body.push('{');
         if let Some(source) = &self.source {
@@ -399,16 +475,16 @@ impl Uploader {
             if i > 0 {
                 body.push(',');
             }
-            body.push_str(&lead.json);
+            body.push_str(&lead.as_ref().json);
         }
         body.push_str("]}");
         body
     }
 
-    async fn attempt(&self, body: &str) -> reqwest::Result<Answer> {
+    async fn attempt(&self, method: reqwest::Method, body: &str) -> reqwest::Result<Answer> {
         let response = self
             .client
-            .post(&self.url)
+            .request(method, &self.url)
             .header("X-API-Key", self.key.expose())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body.to_owned())
@@ -523,7 +599,11 @@ fn is_phone_conflict(lower_message: &str) -> bool {
 /// absent; an `errors` entry may carry `error` or `message`, an `index` or only a `lead_id`.
 /// Every lead not named in `errors` is accepted, but only if the answer accounts for every
 /// lead; otherwise `Err` says why and the batch must be sent again.
-pub fn interpret_sync(body: &str, ids: &[&str]) -> Result<Vec<Settled>, String> {
+pub fn interpret_sync(body: &str, ids: &[&str]) -> Result<Vec<Settled>, Unclear> {
+    read_sync(body, ids).map_err(Unclear)
+}
+
+fn read_sync(body: &str, ids: &[&str]) -> Result<Vec<Settled>, String> {
     let value: Value =
         serde_json::from_str(body).map_err(|e| format!("the body is not JSON ({e})"))?;
     let Value::Object(map) = value else {
@@ -599,6 +679,35 @@ pub fn interpret_sync(body: &str, ids: &[&str]) -> Result<Vec<Settled>, String> 
             _ => Ok(settled),
         },
     }
+}
+
+/// Reads a 2xx bulk-delete answer for `n` ids: `{"total", "deleted", "notFound"}`, whose
+/// counts must add up (`deleted + notFound = total = n`); `Err` says why not.
+pub fn interpret_delete(body: &str, n: u64) -> Result<DeleteAnswer, Unclear> {
+    read_delete(body, n).map_err(Unclear)
+}
+
+fn read_delete(body: &str, n: u64) -> Result<DeleteAnswer, String> {
+    let value: Value =
+        serde_json::from_str(body).map_err(|e| format!("the body is not JSON ({e})"))?;
+    let count = |key: &str| {
+        value
+            .get(key)
+            .and_then(Value::as_u64)
+            .ok_or_else(|| format!("`{key}` is missing or not a count"))
+    };
+    let answer = DeleteAnswer {
+        total: count("total")?,
+        deleted: count("deleted")?,
+        not_found: count("notFound")?,
+    };
+    if answer.total != n || answer.deleted + answer.not_found != n {
+        return Err(format!(
+            "total {} = deleted {} + notFound {} is not the {n} ids sent",
+            answer.total, answer.deleted, answer.not_found
+        ));
+    }
+    Ok(answer)
 }
 
 #[cfg(test)]
@@ -733,7 +842,8 @@ mod tests {
                 rate: 1,
                 window: Duration::from_secs(1),
             })),
-            Arc::new(AtomicBool::new(false)),
+            CancellationToken::new(),
+            Arc::default(),
         )
         .unwrap();
         let echoed = format!("bad key nl_test_{hex}; digits {hex}; hint {}", &hex[60..]);
@@ -743,6 +853,28 @@ mod tests {
             clean,
             format!("bad key <redacted>; digits <redacted>; hint {}", &hex[60..])
         );
+    }
+
+    #[test]
+    fn delete_answers_must_add_up() {
+        assert_eq!(
+            interpret_delete(r#"{"total":3,"deleted":2,"notFound":1}"#, 3),
+            Ok(DeleteAnswer {
+                total: 3,
+                deleted: 2,
+                not_found: 1
+            })
+        );
+        for body in [
+            r#"{"total":3,"deleted":3,"notFound":1}"#,
+            r#"{"total":2,"deleted":2,"notFound":0}"#,
+            r#"{"total":3,"deleted":3}"#,
+            r#"{"deleted":3,"notFound":0}"#,
+            "",
+            "[]",
+        ] {
+            assert!(interpret_delete(body, 3).is_err(), "{body}");
+        }
     }
 
     #[test]

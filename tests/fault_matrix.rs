@@ -84,17 +84,23 @@ fn latency_beyond_the_request_timeout() {
     ])));
     let csv = env.path("leads.csv");
     write_leads(&csv, 300);
-    // A latency spike on every request for the first second and a half.
+    // A latency spike on every request until two of them have timed out.
     env.sandbox().state().set_faults(Faults {
         latency: Some(Latency::fixed(1500)),
         ..Faults::default()
     });
-    let child = spawn_import(
+    let mut child = spawn_import(
         &env,
         &csv,
         &args(&["--batch-size", "30", "--concurrency", "2", "--timeout", "1"]),
     );
-    std::thread::sleep(Duration::from_millis(1500));
+    // A request is logged when the sandbox is done with it, here when the client gave up.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sync_requests(&env).len() < 2 {
+        assert!(Instant::now() < deadline, "no request timed out");
+        assert!(child.try_wait().unwrap().is_none(), "ended early");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let slow = FaultAction::Slow {
         delay_ms: 2500,
         trickle: None,
@@ -234,13 +240,30 @@ fn a_server_restart_in_the_middle_on_the_same_address() {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    // Stop the server (requests in flight finish within its grace), stay down a while,
-    // and start it again on the same address with the same data.
+    // Stop the server (requests in flight finish within its grace), stay down until the
+    // importer has come back twice and found nothing but dropped connections, and start
+    // it again on the same address with the same data.
     let sandbox = env.sandbox.take().unwrap();
     let (addr, state) = (sandbox.addr(), sandbox.state().clone());
     env.runtime.block_on(sandbox.shutdown());
     let held = state.leads().len();
-    std::thread::sleep(Duration::from_millis(1200));
+    let down = std::net::TcpListener::bind(addr).unwrap();
+    down.set_nonblocking(true).unwrap();
+    let (mut refused, deadline) = (0, Instant::now() + Duration::from_secs(30));
+    while refused < 2 {
+        assert!(Instant::now() < deadline, "the importer did not come back");
+        match down.accept() {
+            Ok((conn, _)) => {
+                drop(conn);
+                refused += 1;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    drop(down);
     assert!(child.try_wait().unwrap().is_none(), "still retrying");
     env.sandbox = Some(
         env.runtime

@@ -622,12 +622,10 @@ fn killed_after_the_server_applied_a_batch_but_before_the_answer_was_recorded() 
         .spawn()
         .unwrap();
     wait_for_leads(&env, 60, &mut child);
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(
-        env.leads().len(),
-        60,
-        "one request at a time: stuck on the third"
-    );
+    // One request at a time: while the third is held, no other can be in flight. The
+    // first two were answered (logged), the third was applied but is not answered.
+    assert_eq!(env.leads().len(), 60, "stuck on the third");
+    assert_eq!(sync_requests(&env).len(), 2);
     child.kill().unwrap();
     child.wait().unwrap();
 
@@ -706,9 +704,12 @@ fn another_client_spending_the_same_key_slows_the_import_down() {
         .filter(|r| r.status == Some(429))
         .count();
     let throttled = summary["session"]["throttled"].as_u64().unwrap();
-    eprintln!("429s: {refused} in all, {throttled} of ours");
+    let ours = summary["session"]["requests"].as_u64().unwrap();
+    eprintln!("429s: {refused} in all, {throttled} of our {ours} requests");
+    // Counts, not timing: ignoring the other client would refuse about 6 of every 26
+    // requests on the key (23 %); a tenth of ours is the bound, whatever the machine's load.
     assert!(
-        refused <= 3,
-        "{refused} requests on the key got 429 ({throttled} of ours)"
+        throttled * 10 <= ours && refused as u64 * 10 <= ours,
+        "{refused} requests on the key got 429 ({throttled} of our {ours})"
     );
 }

@@ -1,0 +1,330 @@
+//! Reading and batching: the reader thread pulls checked rows from the [`Pipeline`],
+//! serialises each valid lead once, compares it with the delta state ([`compare`], also the
+//! dry run's), sets aside those the API already holds unchanged, cuts the rest into
+//! batches, and hands everything over to the coordinator in file order.
+
+use std::sync::Arc;
+
+use csv::ByteRecord;
+use tokio::sync::mpsc;
+
+use crate::checkpoint::delta::Delta;
+use crate::checkpoint::{Rejection, SettledRow, lead_key};
+use crate::lead::Lead;
+use crate::pipeline::{IndexKeys, Outcome, Pipeline};
+use crate::report::RejectedRow;
+use crate::source::SourceError;
+use crate::stats::Stats;
+use crate::upload::BatchLead;
+
+/// Rejected and unchanged rows collected before they are handed over without a batch.
+const HANDOVER_ROWS: usize = 512;
+
+/// What the delta state compares of a lead.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Payload {
+    /// The hash of the lead's JSON (kept in the delta state once the API accepts it).
+    pub hash: u64,
+    /// The lead's key in the delta state.
+    pub key: u128,
+}
+
+/// Feeds what is written to a hash: the payload's hash without the payload in memory.
+struct HashWriter(xxhash_rust::xxh3::Xxh3);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Payload {
+    /// The payload of a valid row's `lead`, whose identities are `keys`: the hash of its
+    /// JSON (as [`Payload::json`] writes it), computed as it is written, without keeping
+    /// it (most leads of a nightly run are unchanged and not sent).
+    pub(super) fn of(lead: &Lead, keys: &IndexKeys) -> Payload {
+        let mut hasher = HashWriter(xxhash_rust::xxh3::Xxh3::new());
+        serde_json::to_writer(&mut hasher, lead).expect("a lead always serialises");
+        Payload {
+            hash: hasher.0.digest(),
+            key: lead_key(keys).expect("a valid row identifies its lead"),
+        }
+    }
+
+    /// The lead as JSON, as sent (its hash is [`Payload::hash`]).
+    pub(super) fn json(lead: &Lead) -> String {
+        serde_json::to_string(lead).expect("a lead always serialises")
+    }
+}
+
+/// How a payload compares with what the API last accepted for the same lead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Change {
+    /// Not known: a new lead.
+    New,
+    /// Known with another payload.
+    Changed,
+    /// Known with this payload: not sent.
+    Unchanged,
+}
+
+/// Compares `payload` with the delta state (`None`: `--full`, everything is sent).
+pub(super) fn compare(delta: Option<&Delta>, payload: &Payload) -> Change {
+    match delta.and_then(|d| d.get(payload.key)) {
+        None => Change::New,
+        Some(hash) if hash == payload.hash => Change::Unchanged,
+        Some(_) => Change::Changed,
+    }
+}
+
+/// A batch on its way from the reader to an upload task.
+#[derive(Debug)]
+pub(super) struct PendingBatch {
+    /// Set by the coordinator when it dispatches the batch.
+    pub seq: u64,
+    /// Its leads, in the order sent.
+    pub leads: Vec<PendingLead>,
+}
+
+/// A lead in flight: what is sent, and what the coordinator needs to settle it.
+#[derive(Debug)]
+pub(super) struct PendingLead {
+    /// Row, `lead_id` and payload, as sent.
+    pub lead: BatchLead,
+    /// Its identities in the duplicate index.
+    pub keys: IndexKeys,
+    /// Its key in the delta state.
+    pub key: u128,
+    /// The record as read, for the report if the API refuses it.
+    pub record: ByteRecord,
+    /// Hash of its payload (the delta state once accepted).
+    pub hash: u64,
+    /// Whether it is new to the delta state (else changed).
+    pub new: bool,
+}
+
+impl AsRef<BatchLead> for PendingLead {
+    fn as_ref(&self) -> &BatchLead {
+        &self.lead
+    }
+}
+
+impl PendingBatch {
+    /// The first row in it.
+    pub(super) fn first_row(&self) -> u64 {
+        self.leads.first().map_or(u64::MAX, |l| l.lead.row)
+    }
+}
+
+/// What the reader thread hands over.
+pub(super) enum Handover {
+    /// Rows in file order: rejections, maybe a full batch, and the lowest row not yet
+    /// handed over (everything before it is in this or an earlier handover).
+    Rows {
+        /// Rows rejected locally.
+        rejections: Vec<Rejection>,
+        /// A batch to send.
+        batch: Option<PendingBatch>,
+        /// Valid rows whose payload the API already holds: not sent.
+        unchanged: Vec<SettledRow>,
+        /// Every row before this one is handed over.
+        low_water: u64,
+        /// The last row read so far.
+        last_row: u64,
+    },
+    /// The end of the file (or of reading): rows read in all, and a read error if any.
+    End {
+        /// Data rows read.
+        rows_read: u64,
+        /// Why reading stopped early.
+        error: Option<SourceError>,
+    },
+}
+
+/// The rows collected but not handed over yet (the reader's, then the coordinator's until
+/// it commits them).
+#[derive(Default)]
+pub(super) struct Collected {
+    /// Rows rejected.
+    pub rejections: Vec<Rejection>,
+    /// Rows unchanged.
+    pub unchanged: Vec<SettledRow>,
+}
+
+impl Collected {
+    /// Rows held.
+    pub(super) fn len(&self) -> usize {
+        self.rejections.len() + self.unchanged.len()
+    }
+
+    fn handover(&mut self, batch: Option<PendingBatch>, low_water: u64, last_row: u64) -> Handover {
+        let taken = std::mem::take(self);
+        Handover::Rows {
+            rejections: taken.rejections,
+            batch,
+            unchanged: taken.unchanged,
+            low_water,
+            last_row,
+        }
+    }
+}
+
+/// What the reader needs besides the pipeline.
+pub(super) struct ReaderSetup {
+    /// Leads per batch.
+    pub batch_size: usize,
+    /// The delta state; `None` sends everything.
+    pub delta: Option<Delta>,
+    /// Where to count rows.
+    pub stats: Arc<Stats>,
+}
+
+/// The reader thread's state between rows.
+struct Reader<'a> {
+    setup: &'a ReaderSetup,
+    tx: &'a mpsc::Sender<Handover>,
+    open: Option<PendingBatch>,
+    collected: Collected,
+    last_row: u64,
+}
+
+impl Reader<'_> {
+    /// Hands over what is collected (and `batch`); `false` when the coordinator is gone.
+    fn send(&mut self, batch: Option<PendingBatch>, low_water: u64) -> bool {
+        let handover = self.collected.handover(batch, low_water, self.last_row);
+        self.tx.blocking_send(handover).is_ok()
+    }
+
+    /// Takes one valid row: unchanged, or into the open batch (handed over when full).
+    fn valid(&mut self, row: u64, lead: Lead, keys: IndexKeys, record: Option<ByteRecord>) -> bool {
+        let payload = Payload::of(&lead, &keys);
+        let change = compare(self.setup.delta.as_ref(), &payload);
+        if change == Change::Unchanged {
+            Stats::add(&self.setup.stats.unchanged, 1);
+            self.collected.unchanged.push(SettledRow { row, keys });
+            return true;
+        }
+        let size = self.setup.batch_size;
+        let batch = self.open.get_or_insert_with(|| PendingBatch {
+            seq: 0,
+            leads: Vec::with_capacity(size),
+        });
+        let json = Payload::json(&lead);
+        debug_assert_eq!(xxhash_rust::xxh3::xxh3_64(json.as_bytes()), payload.hash);
+        batch.leads.push(PendingLead {
+            lead: BatchLead {
+                row,
+                lead_id: lead.lead_id,
+                json,
+            },
+            keys,
+            key: payload.key,
+            record: record.expect("a valid row keeps its record"),
+            hash: payload.hash,
+            new: change == Change::New,
+        });
+        if batch.leads.len() < size {
+            return true;
+        }
+        let full = self.open.take();
+        self.send(full, row + 1)
+    }
+}
+
+/// The reader thread: every row of `pipeline`, handed over through `tx` in file order,
+/// then [`Handover::End`].
+pub(super) fn read_batches(
+    pipeline: &mut Pipeline,
+    tx: &mpsc::Sender<Handover>,
+    setup: &ReaderSetup,
+) {
+    let mut reader = Reader {
+        setup,
+        tx,
+        open: None,
+        collected: Collected::default(),
+        last_row: 0,
+    };
+    let mut error = None;
+    for checked in pipeline.by_ref() {
+        let checked = match checked {
+            Ok(c) => c,
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        };
+        reader.last_row = checked.row;
+        setup
+            .stats
+            .rows_read
+            .store(checked.row, std::sync::atomic::Ordering::Relaxed);
+        match checked.outcome {
+            Outcome::Valid(lead) => {
+                if !reader.valid(checked.row, lead, checked.keys, checked.record) {
+                    return;
+                }
+            }
+            Outcome::Rejected { problems, original } => {
+                Stats::add(&setup.stats.rejected, 1);
+                reader.collected.rejections.push(Rejection {
+                    lead_key: lead_key(&checked.keys),
+                    row: RejectedRow {
+                        row: checked.row,
+                        problems,
+                        original,
+                    },
+                });
+            }
+        }
+        if reader.collected.len() >= HANDOVER_ROWS {
+            let low_water = reader
+                .open
+                .as_ref()
+                .map_or(reader.last_row + 1, PendingBatch::first_row);
+            if !reader.send(None, low_water) {
+                return;
+            }
+        }
+    }
+    // The last, partly filled batch, and the end. A read error stops short of it: the rows
+    // in it were read, so they are sent; the error is reported after.
+    let rows_read = if error.is_some() {
+        reader.last_row
+    } else {
+        pipeline.rows_read()
+    };
+    let open = reader.open.take();
+    if (reader.collected.len() > 0 || open.is_some()) && !reader.send(open, reader.last_row + 1) {
+        return;
+    }
+    let _ = tx.blocking_send(Handover::End { rows_read, error });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_streamed_hash_is_the_hash_of_the_json_sent() {
+        let lead: Lead = serde_json::from_str(
+            r#"{"lead_id":"c-1","name":"Ann \"A\" é","phone":"+14155550100","tags":["a","b"],"customFields":{"n":3}}"#,
+        )
+        .unwrap();
+        let keys = IndexKeys {
+            phone: Some(14155550100),
+            id: None,
+        };
+        let payload = Payload::of(&lead, &keys);
+        assert_eq!(
+            payload.hash,
+            xxhash_rust::xxh3::xxh3_64(Payload::json(&lead).as_bytes())
+        );
+        assert_eq!(Some(payload.key), lead_key(&keys));
+    }
+}

@@ -1,0 +1,358 @@
+//! The end of an import: the exit code and the message that explains it (one rule for the
+//! run and the dry run), `summary.json` (also printed with `--json`), and the human summary
+//! on stdout and stderr.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::deletes::Deletion;
+use crate::checkpoint::RunStatus;
+use crate::config::{ImportConfig, RejectBudget};
+use crate::exit;
+use crate::report::{ClassCounts, ReportPaths};
+use crate::stats::Counts;
+
+/// The `summary.json` of an import (also printed with `--json`).
+#[derive(Debug, Serialize)]
+pub struct ImportSummary {
+    /// Always `import`.
+    pub command: &'static str,
+    /// The run in the state file.
+    pub run_id: i64,
+    /// How the run stands: done, incomplete, interrupted, stopped.
+    pub status: RunStatus,
+    /// Whether the same command continues it.
+    pub resumable: bool,
+    /// The process's exit code.
+    pub exit_code: u8,
+    /// Always false here (a `--dry-run` summary says true).
+    pub dry_run: bool,
+    /// The input file.
+    pub input: PathBuf,
+    /// Where the leads went (`sandbox` for `--sandbox`).
+    pub api: String,
+    /// Data rows read so far, every session of the run;
+    /// `imported + unchanged + rejected + pending`.
+    pub rows_read: u64,
+    /// Leads the API accepted.
+    pub imported: u64,
+    /// Valid rows not sent: the API already accepted the same payload (see `--full`).
+    pub unchanged: u64,
+    /// Rows rejected, locally or by the API (`gave_up` included).
+    pub rejected: u64,
+    /// Rows read but not settled (in flight when stopped): a resume sends them.
+    pub pending: u64,
+    /// Leads accepted in this session that the state file did not know.
+    pub new: u64,
+    /// Leads accepted in this session whose payload differed from the last accepted one.
+    pub changed: u64,
+    /// What `--delete-missing` did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion: Option<Deletion>,
+    /// Rejected rows by class.
+    pub rejected_by_class: serde_json::Map<String, serde_json::Value>,
+    /// This session alone.
+    pub session: SessionStats,
+    /// Why the run stopped early, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The state and report files.
+    pub state_file: PathBuf,
+    /// The report files.
+    pub reports: ReportPaths,
+    /// How the input was read: format, sheet, encoding and why, lines skipped.
+    pub reading: crate::source::SourceReport,
+    /// What the mapping decided, counted over the rows validated in this session.
+    pub mapping: crate::mapping::MappingSummary,
+}
+
+/// What one session (process) of a run did.
+#[derive(Debug, Default, Serialize)]
+pub struct SessionStats {
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    /// Wall time in milliseconds.
+    pub duration_ms: u64,
+    /// Whether it continued an earlier session.
+    pub resumed: bool,
+    /// Rows skipped because an earlier session settled them.
+    pub rows_skipped: u64,
+    /// The session's counters.
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// Pauses ordered by the server.
+    pub pauses: u64,
+    /// Answers whose `RateLimit` headers showed another client spending the key's budget.
+    pub shared_budget_signals: u64,
+    /// Requests allowed per window.
+    pub rate: u32,
+    /// The window, in seconds.
+    pub rate_window_secs: f64,
+    /// Requests sent as a share of what the quota allowed over the session's sending time.
+    pub quota_used: f64,
+    /// The rate policy kept: `--rate`/`--rate-window`, and the server's stricter ones.
+    pub rate_policy: Option<crate::pacing::RatePolicy>,
+    /// Leads accepted per minute over the session.
+    pub leads_per_minute: f64,
+}
+
+/// The `summary.json` of a dry run (also printed with `--json`).
+#[derive(Debug, Serialize)]
+pub struct DryRunSummary {
+    /// Always `import`.
+    pub command: &'static str,
+    /// Always true.
+    pub dry_run: bool,
+    /// The exit code (the one the run would have, with everything accepted).
+    pub exit_code: u8,
+    /// The input file.
+    pub input: PathBuf,
+    /// Data rows read.
+    pub rows_read: u64,
+    /// Leads that would be sent: `new + changed`.
+    pub would_send: u64,
+    /// Of those, leads the state file does not know.
+    pub new: u64,
+    /// Of those, leads whose payload changed.
+    pub changed: u64,
+    /// Valid rows that would not be sent.
+    pub unchanged: u64,
+    /// Rows rejected.
+    pub rejected: u64,
+    /// Sync requests the leads would take.
+    pub requests: u64,
+    /// What `--delete-missing` would do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion: Option<Deletion>,
+    /// Rejected rows by class.
+    pub rejected_by_class: serde_json::Map<String, serde_json::Value>,
+    /// Why the exit code is 4, if it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The report files.
+    pub reports: ReportPaths,
+    /// How the input was read.
+    pub reading: crate::source::SourceReport,
+}
+
+/// How a run (or a dry run) ended, as far as the exit code goes.
+pub(super) struct Ending<'a> {
+    /// The run's status.
+    pub status: RunStatus,
+    /// Rows rejected, every session.
+    pub rejected: u64,
+    /// Rows read, every session.
+    pub rows_read: u64,
+    /// What `--delete-missing` did.
+    pub deletion: Option<&'a Deletion>,
+    /// Whether the input changed while it was read.
+    pub input_changed: bool,
+    /// Why the run stopped early, if it did.
+    pub message: Option<String>,
+}
+
+/// The exit code of an ending and the message that explains it: one rule for the run and
+/// the dry run.
+pub(super) fn verdict(cfg: &ImportConfig, ending: Ending<'_>) -> (u8, Option<String>) {
+    let over_rejects = cfg
+        .max_rejects
+        .is_some_and(|budget| budget.exceeded(ending.rejected, ending.rows_read));
+    let deletion_refused = ending.deletion.is_some_and(|d| d.refused.is_some());
+    let code = match ending.status {
+        RunStatus::Interrupted => exit::INTERRUPTED,
+        _ if ending.input_changed => exit::FATAL,
+        RunStatus::Stopped | RunStatus::Incomplete | RunStatus::Running | RunStatus::Abandoned => {
+            exit::FATAL
+        }
+        RunStatus::Done if over_rejects || deletion_refused => exit::BUDGET,
+        RunStatus::Done if ending.rejected == 0 => exit::SUCCESS,
+        RunStatus::Done => exit::REJECTED,
+    };
+    let mut message = ending.message;
+    if over_rejects {
+        message = Some(format!(
+            "{} rows rejected, more than --max-rejects {} allows",
+            ending.rejected,
+            cfg.max_rejects.map_or(String::new(), |b| match b {
+                RejectBudget::Rows(n) => n.to_string(),
+                RejectBudget::Share(p) => format!("{}%", p * 100.0),
+            })
+        ));
+    }
+    if let Some(refused) = ending.deletion.and_then(|d| d.refused.clone()) {
+        message = Some(refused);
+    }
+    if ending.input_changed {
+        message = Some(format!(
+            "`{}` changed while it was being read (its size or modification time is not what it was when the run started): what was read is imported and recorded, but it may mix old and new content{}. Check the file, then import it again (add --restart if nl-import says the file has changed)",
+            cfg.input.csv.display(),
+            if cfg.delete_missing {
+                "; --delete-missing was skipped"
+            } else {
+                ""
+            }
+        ));
+    }
+    (code, message)
+}
+
+/// Writes the human summary (stdout) and the class table and message (stderr), or the
+/// JSON summary with `--json`.
+pub(super) fn print(
+    cfg: &ImportConfig,
+    summary: &ImportSummary,
+    counts: &ClassCounts,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<()> {
+    if !cfg.quiet && counts.total_rows() > 0 {
+        write!(stderr, "{}", counts.table())?;
+    }
+    if !cfg.quiet {
+        for line in summary.mapping.notices() {
+            writeln!(stderr, "note: {line}")?;
+        }
+    }
+    if let Some(message) = &summary.message {
+        writeln!(stderr, "nl-import: {message}")?;
+    }
+    if summary.resumable && summary.status != RunStatus::Done {
+        writeln!(
+            stderr,
+            "nl-import: run #{} is resumable: run the same command again to continue",
+            summary.run_id
+        )?;
+    }
+    if cfg.input.json {
+        serde_json::to_writer_pretty(&mut *stdout, summary)?;
+        writeln!(stdout)?;
+        return Ok(());
+    }
+    let s = &summary.session;
+    writeln!(
+        stdout,
+        "imported {} (run #{}, {}): {} rows read = {} imported + {} unchanged + {} rejected + {} pending",
+        summary.input.display(),
+        summary.run_id,
+        summary.status.as_str(),
+        summary.rows_read,
+        summary.imported,
+        summary.unchanged,
+        summary.rejected,
+        summary.pending
+    )?;
+    writeln!(
+        stdout,
+        "sent this session: {} new, {} changed",
+        summary.new, summary.changed
+    )?;
+    if let Some(d) = &summary.deletion {
+        print_deletion(d, stdout)?;
+    }
+    writeln!(
+        stdout,
+        "session: {} requests ({} retries, {} throttled, {} splits), {:.0} leads/min, quota used {:.0}%, {:.1}s",
+        s.counts.requests,
+        s.counts.retries,
+        s.counts.throttled,
+        s.counts.splits,
+        s.leads_per_minute,
+        s.quota_used * 100.0,
+        s.duration_ms as f64 / 1000.0
+    )?;
+    writeln!(
+        stdout,
+        "report:  {}",
+        summary.reports.rejected_csv.display()
+    )?;
+    writeln!(
+        stdout,
+        "summary: {}",
+        summary.reports.summary_json.display()
+    )?;
+    Ok(())
+}
+
+fn print_deletion(d: &Deletion, stdout: &mut dyn Write) -> Result<()> {
+    let mut line = format!(
+        "deleted: {} of {} leads missing from the export ({} known)",
+        d.deleted, d.missing, d.known
+    );
+    if d.not_found > 0 {
+        line.push_str(&format!(
+            "; {} not found in the account (deleted there already)",
+            d.not_found
+        ));
+    }
+    if d.kept_without_payload > 0 {
+        line.push_str(&format!(
+            "; {} kept: recorded by an older nl-import without the payload that would restore them (a --full run records it)",
+            d.kept_without_payload
+        ));
+    }
+    writeln!(stdout, "{line}")?;
+    if let Some(file) = &d.file {
+        writeln!(
+            stdout,
+            "undo:    nl-import import {} (with the same --source) restores them",
+            file.display()
+        )?;
+    }
+    Ok(())
+}
+
+/// Writes the dry run's summary: JSON with `--json`, else a few lines.
+pub(super) fn print_dry_run(
+    cfg: &ImportConfig,
+    summary: &DryRunSummary,
+    counts: &ClassCounts,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<()> {
+    if !cfg.quiet && summary.rejected > 0 {
+        write!(stderr, "{}", counts.table())?;
+    }
+    if let Some(message) = &summary.message {
+        writeln!(stderr, "nl-import: {message}")?;
+    }
+    if cfg.input.json {
+        serde_json::to_writer_pretty(&mut *stdout, summary)?;
+        writeln!(stdout)?;
+        return Ok(());
+    }
+    writeln!(
+        stdout,
+        "dry run of {}: {} rows read; would send {} leads ({} new, {} changed) in {} requests; {} unchanged; {} rejected",
+        cfg.input.csv.display(),
+        summary.rows_read,
+        summary.would_send,
+        summary.new,
+        summary.changed,
+        summary.requests,
+        summary.unchanged,
+        summary.rejected
+    )?;
+    if let Some(d) = &summary.deletion {
+        writeln!(
+            stdout,
+            "would delete {} of {} known leads{}",
+            d.deleted,
+            d.known,
+            d.refused
+                .as_deref()
+                .map_or(String::new(), |r| format!(" ({r})"))
+        )?;
+        if let Some(file) = &d.file {
+            writeln!(stdout, "preview: {}", file.display())?;
+        }
+    }
+    writeln!(
+        stdout,
+        "report:  {}",
+        summary.reports.rejected_csv.display()
+    )?;
+    Ok(())
+}
