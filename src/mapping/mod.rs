@@ -12,6 +12,7 @@
 //! unmapped = "custom"           # columns nothing maps: "custom" (noise dropped), "all", "ignore"
 //! auto = true                   # false: map only the columns listed below
 //! phones = ["Mobile", "Phone"]  # the order phone columns are tried in
+//! international = ["SMS"]       # phone columns whose digits carry the country code, no +
 //!
 //! [columns]
 //! "Mobile Number" = "phone"
@@ -210,6 +211,10 @@ pub struct MappingFile {
     /// The order phone columns are tried in.
     #[serde(default)]
     pub phones: Vec<String>,
+    /// Phone columns whose digit strings carry their country code without `+` (Brevo's
+    /// `SMS`: `33612345678` is +33 6 12 34 56 78 whatever the row's country).
+    #[serde(default)]
+    pub international: Vec<String>,
     /// Header name → target, in file order.
     #[serde(default)]
     pub columns: IndexMap<String, String>,
@@ -236,6 +241,7 @@ impl Default for MappingFile {
             auto: true,
             unmapped: None,
             phones: Vec::new(),
+            international: Vec::new(),
             columns: IndexMap::new(),
             status: IndexMap::new(),
             countries: IndexMap::new(),
@@ -414,6 +420,11 @@ pub struct Mapping {
     pub phones: Vec<(usize, PhoneKind)>,
     /// Whether the phone order was set by a list (mapping file or preset).
     pub phone_order_from: Option<Origin>,
+    /// The phone columns (indexes) whose digit strings carry their country code without
+    /// `+`, and who said so (mapping file or preset).
+    pub international: Vec<usize>,
+    /// Where [`Mapping::international`] comes from.
+    pub international_from: Option<Origin>,
     /// The preset applied, and how.
     pub preset: Option<(&'static Preset, PresetHow)>,
     /// A preset that matched as well as another one (so none was applied), for the table.
@@ -477,22 +488,7 @@ impl Mapping {
             }
         }
         if let Some(path) = path {
-            for (column, target) in &spec.columns {
-                let Some(i) = trimmed.iter().position(|h| h == column.trim()) else {
-                    return Err(MappingError::MissingColumn {
-                        path: path.to_owned(),
-                        input: input.to_owned(),
-                        column: column.clone(),
-                        available: available(),
-                    });
-                };
-                let target = Target::parse(target).ok_or_else(|| MappingError::UnknownTarget {
-                    path: path.to_owned(),
-                    column: column.clone(),
-                    target: target.clone(),
-                })?;
-                builder.set(i, target, Origin::File);
-            }
+            builder.apply_file(spec, path, &trimmed, input, &available)?;
         }
         if let Some((preset, _)) = preset {
             builder.apply_preset(preset, &by_key);
@@ -504,43 +500,33 @@ impl Mapping {
             .unmapped
             .or(preset.and_then(|(p, _)| p.unmapped))
             .unwrap_or_default();
-        let columns: Vec<(Target, Origin)> = builder
-            .columns
-            .into_iter()
-            .zip(&trimmed)
-            .zip(&recognised)
-            .map(|((slot, header), recognised)| {
-                slot.unwrap_or_else(|| match (unmapped, *recognised) {
-                    (Unmapped::Ignore, _) => (Target::Ignore, Origin::Unmapped),
-                    (Unmapped::Custom, Recognised::Noise(why)) => {
-                        (Target::Ignore, Origin::Noise(why))
-                    }
-                    _ => (Target::Custom(header.clone()), Origin::Unmapped),
-                })
-            })
-            .collect();
+        let columns = builder.finish(&trimmed, &recognised, unmapped);
         check_conflicts(&columns, &trimmed)?;
 
-        let order_list = if !spec.phones.is_empty() {
-            Some((&spec.phones, Origin::File))
-        } else {
-            preset
-                .filter(|(p, _)| !p.phones.is_empty())
-                .map(|(p, _)| (&p.phones, Origin::Preset))
-        };
-        if let (Some(path), Some((list, Origin::File))) = (path, order_list)
-            && let Some(missing) = list
-                .iter()
-                .find(|name| !by_key.contains_key(key(name).as_str()))
-        {
-            return Err(MappingError::MissingColumn {
-                path: path.to_owned(),
-                input: input.to_owned(),
-                column: missing.clone(),
-                available: available(),
-            });
+        let order_list = column_list(&spec.phones, preset, |p| &p.phones);
+        let intl_list = column_list(&spec.international, preset, |p| &p.international);
+        for list in [order_list, intl_list] {
+            if let (Some(path), Some((list, Origin::File))) = (path, list)
+                && let Some(missing) = list
+                    .iter()
+                    .find(|name| !by_key.contains_key(key(name).as_str()))
+            {
+                return Err(MappingError::MissingColumn {
+                    path: path.to_owned(),
+                    input: input.to_owned(),
+                    column: missing.clone(),
+                    available: available(),
+                });
+            }
         }
         let phones = phone_order(&columns, &recognised, &by_key, order_list.map(|(l, _)| l));
+        let international: Vec<usize> = intl_list
+            .into_iter()
+            .flat_map(|(list, _)| list)
+            .flat_map(|name| by_key.get(key(name).as_str()).into_iter().flatten())
+            .copied()
+            .filter(|&i| columns[i].0 == Target::Phone)
+            .collect();
         if phones.is_empty() {
             return Err(MappingError::NoPhone {
                 input: input.to_owned(),
@@ -576,6 +562,10 @@ impl Mapping {
             tags_ignore: tags.ignore,
             phones,
             phone_order_from: order_list.map(|(_, o)| o),
+            international_from: intl_list
+                .filter(|_| !international.is_empty())
+                .map(|(_, o)| o),
+            international,
             preset,
             preset_tie,
             status,
@@ -597,6 +587,22 @@ impl Mapping {
 
 /// A preset and how it came to be applied.
 type AppliedPreset = (&'static Preset, PresetHow);
+
+/// A list of column names (phone order, international columns) from the mapping file when
+/// it gives one, else from the preset, with who gave it.
+fn column_list<'a>(
+    from_file: &'a [String],
+    preset: Option<AppliedPreset>,
+    of_preset: impl Fn(&'static Preset) -> &'static [String],
+) -> Option<(&'a [String], Origin)> {
+    if !from_file.is_empty() {
+        return Some((from_file, Origin::File));
+    }
+    preset
+        .map(|(p, _)| of_preset(p))
+        .filter(|list| !list.is_empty())
+        .map(|list| (list, Origin::Preset))
+}
 
 /// The preset to apply: `--preset`, else the mapping file's `preset`, else the one the
 /// headers match (none on a tie, reported).
@@ -628,6 +634,58 @@ struct Builder {
 }
 
 impl Builder {
+    /// The mapping file's `[columns]`: every column named must exist, every target parse.
+    fn apply_file(
+        &mut self,
+        spec: &MappingFile,
+        path: &Path,
+        trimmed: &[String],
+        input: &Path,
+        available: &dyn Fn() -> String,
+    ) -> Result<(), MappingError> {
+        for (column, target) in &spec.columns {
+            let Some(i) = trimmed.iter().position(|h| h == column.trim()) else {
+                return Err(MappingError::MissingColumn {
+                    path: path.to_owned(),
+                    input: input.to_owned(),
+                    column: column.clone(),
+                    available: available(),
+                });
+            };
+            let target = Target::parse(target).ok_or_else(|| MappingError::UnknownTarget {
+                path: path.to_owned(),
+                column: column.clone(),
+                target: target.clone(),
+            })?;
+            self.set(i, target, Origin::File);
+        }
+        Ok(())
+    }
+
+    /// Every column's target: the one assigned, else what `unmapped` says (noise dropped
+    /// under `custom`).
+    fn finish(
+        self,
+        trimmed: &[String],
+        recognised: &[Recognised],
+        unmapped: Unmapped,
+    ) -> Vec<(Target, Origin)> {
+        self.columns
+            .into_iter()
+            .zip(trimmed)
+            .zip(recognised)
+            .map(|((slot, header), recognised)| {
+                slot.unwrap_or_else(|| match (unmapped, *recognised) {
+                    (Unmapped::Ignore, _) => (Target::Ignore, Origin::Unmapped),
+                    (Unmapped::Custom, Recognised::Noise(why)) => {
+                        (Target::Ignore, Origin::Noise(why))
+                    }
+                    _ => (Target::Custom(header.clone()), Origin::Unmapped),
+                })
+            })
+            .collect()
+    }
+
     fn set(&mut self, i: usize, target: Target, origin: Origin) {
         if target.is_single() {
             self.taken.entry(target.clone()).or_insert(i);
@@ -740,7 +798,7 @@ fn phone_order(
     columns: &[(Target, Origin)],
     recognised: &[Recognised],
     by_key: &HashMap<&str, Vec<usize>>,
-    list: Option<&Vec<String>>,
+    list: Option<&[String]>,
 ) -> Vec<(usize, PhoneKind)> {
     let rank = |i: usize| match recognised[i] {
         Recognised::Phone(rank) => rank,
