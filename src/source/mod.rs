@@ -1,6 +1,6 @@
 //! Source: streams an input's records, each with its data row number and physical line,
-//! whatever the file: CSV (UTF-8 with or without BOM, UTF-16 with BOM, Windows-1252 given
-//! or detected; delimiter `,` `;` tab `|` sniffed from the header line), gzip- or
+//! whatever the file: CSV (UTF-8 with or without BOM, UTF-16 with BOM, a single-byte code
+//! page such as Windows-1252 or Windows-1250 given or detected; delimiter `,` `;` tab `|` sniffed from the header line), gzip- or
 //! zstd-compressed CSV, or a sheet of an XLSX, XLSM, XLSB, XLS or ODS workbook.
 //!
 //! It also finds the table in the file: title rows and blank lines above the header and a
@@ -26,7 +26,10 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use encoding::{EncodingChoice, FieldDecoder, Fields, SAMPLE_BYTES, Sniffed, sniff};
+pub use encoding::{
+    EncodingChoice, FieldDecoder, Fields, SAMPLE_BYTES, SINGLE_BYTE, Sniffed, single_byte_reason,
+    sniff,
+};
 pub use open::{parse_delimiter, sniff_delimiter};
 pub use record::Record;
 pub use report::{ReportHandle, SkipKind, SkippedLine, SourceReport};
@@ -80,7 +83,7 @@ pub enum SourceError {
     },
     /// A header name could not be decoded with the chosen encoding.
     #[error(
-        "the header of `{path}` is not valid {encoding} (column {column}); pass --encoding with the file's encoding (utf-8, utf-16le, utf-16be, windows-1252 for Windows-1252 and Latin-1)"
+        "the header of `{path}` is not valid {encoding} (column {column}); pass --encoding with the file's encoding (utf-8, utf-16le, utf-16be, windows-1252 for Windows-1252 and Latin-1, windows-1250 for Central European, …)"
     )]
     HeaderEncoding {
         /// The input file.
