@@ -285,7 +285,7 @@ fn undefined_byte(encoding: &'static Encoding, sample: &[u8]) -> Option<u8> {
 
 /// Non-ASCII bytes the sample must hold for the detector's guess to be taken over
 /// Windows-1252: on a word or two (or a few stray bytes) any code page can look right.
-pub const MIN_EVIDENCE: usize = 8;
+pub(super) const MIN_EVIDENCE: usize = 8;
 
 /// What the sample of a file without a byte-order mark says about its encoding.
 #[derive(Debug, Clone, PartialEq, Eq)]
