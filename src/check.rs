@@ -12,7 +12,7 @@ use crate::config::{CheckConfig, InputConfig};
 use crate::exit;
 use crate::fsutil::{OutputFile, create_private_dir};
 use crate::pipeline::{Outcome, Pipeline, Verdict, Verdicts};
-use crate::report::{RejectedRow, ReportPaths, ReportWriter, write_json};
+use crate::report::{RejectedRow, RejectionSummary, ReportPaths, ReportWriter, write_json};
 use crate::source::Source;
 use crate::validate::Validator;
 
@@ -48,6 +48,8 @@ pub struct CheckSummary {
     pub rows_per_second: f64,
     /// The report files.
     pub reports: ReportPaths,
+    /// Per error class: count, an example, the fix, the columns involved.
+    pub rejections: RejectionSummary,
     /// How the input was read: format, sheet, encoding and why, lines skipped.
     pub reading: crate::source::SourceReport,
     /// What the mapping decided, and counted row by row.
@@ -85,7 +87,8 @@ pub fn run(cfg: &CheckConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) ->
         )
     })?;
     let mut report = ReportWriter::create(&input.report_dir, source.headers())
-        .with_context(|| format!("cannot write in `{}`", input.report_dir.display()))?;
+        .with_context(|| format!("cannot write in `{}`", input.report_dir.display()))?
+        .with_mapping(&mapping);
     let mut emit = match &cfg.emit_valid {
         Some(path) => Some(
             OutputFile::create(path)
@@ -127,7 +130,9 @@ pub fn run(cfg: &CheckConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) ->
         started_at,
         duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
         rows_per_second: rows_read as f64 / elapsed.as_secs_f64().max(1e-9),
+        rejections: counts.summary(),
         reports: ReportPaths {
+            rejected_xlsx: ReportPaths::xlsx_beside(&rejected_csv),
             rejected_csv,
             summary_json: input.report_dir.join("summary.json"),
             valid_jsonl,
@@ -185,6 +190,7 @@ fn validate_all(
                         report
                             .add(&RejectedRow {
                                 row: checked.row,
+                                line: checked.line,
                                 problems,
                                 original,
                             })
@@ -234,6 +240,11 @@ fn print(input: &InputConfig, summary: &CheckSummary, stdout: &mut dyn Write) ->
         stdout,
         "report:  {}",
         summary.reports.rejected_csv.display()
+    )?;
+    writeln!(
+        stdout,
+        "workbook: {}",
+        summary.reports.rejected_xlsx.display()
     )?;
     writeln!(
         stdout,

@@ -94,13 +94,18 @@ impl InputConfig {
 
 impl InputConfig {
     /// Creates the report directory (owner-only) and starts `rejected.csv` in it, for an
-    /// input with `headers`.
-    pub fn open_report(&self, headers: &[String]) -> Result<crate::report::ReportWriter> {
+    /// input with `headers` read through `mapping`.
+    pub fn open_report(
+        &self,
+        headers: &[String],
+        mapping: &crate::mapping::Mapping,
+    ) -> Result<crate::report::ReportWriter> {
         let dir = &self.report_dir;
         crate::fsutil::create_private_dir(dir)
             .with_context(|| format!("cannot create report directory `{}`", dir.display()))?;
-        crate::report::ReportWriter::create(dir, headers)
-            .with_context(|| format!("cannot write in `{}`", dir.display()))
+        Ok(crate::report::ReportWriter::create(dir, headers)
+            .with_context(|| format!("cannot write in `{}`", dir.display()))?
+            .with_mapping(mapping))
     }
 }
 

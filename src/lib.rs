@@ -10,7 +10,8 @@
 //! - [`validate`]: a mapped row → a [`lead::Lead`] or every problem it has.
 //! - [`pipeline`]: the three above on several threads, back in file order, plus the
 //!   duplicate check.
-//! - [`report`]: `rejected.csv`, per-class counts, the stderr table.
+//! - [`report`]: `rejected.csv` (formula-guarded) and `rejected.xlsx`, per-class details,
+//!   the stderr table, and reading a report back (the guard, row numbers, unchanged rows).
 //! - [`check`]: the `check` command, wiring the stages.
 //! - [`import`]: the `import` command, one file per job: `plan` (input fingerprinted, state
 //!   file locked, a run resumed or begun), `batch` (the reader thread: valid leads compared

@@ -25,7 +25,7 @@ use csv::ByteRecord;
 use rustc_hash::FxHashSet;
 
 use crate::lead::{ErrorClass, Lead, Problem};
-use crate::report::RejectedRow;
+use crate::report::{RejectedRow, ReportLayout};
 use crate::source::{FieldDecoder, RawRow, Source, SourceError};
 use crate::validate::{DedupKeys, Validator};
 
@@ -398,6 +398,8 @@ impl Engine {
             track_ids: index.tracks_ids(),
         };
         let progress = Arc::new(ReadProgress::default());
+        // A report of an earlier run read back: rows sent back unchanged keep their verdict.
+        let report = source.report_layout().cloned().map(Arc::new);
         // Every channel can hold every chunk, so a send never blocks: the chunks in
         // circulation are what bounds the work in flight.
         let chunks = workers * CHUNKS_PER_WORKER + 2;
@@ -425,9 +427,10 @@ impl Engine {
             let rx = chunk_rx.clone();
             let tx = result_tx.clone();
             let validator = Arc::clone(&validator);
+            let report = report.clone();
             threads.push(thread::spawn(move || {
                 for mut chunk in rx {
-                    validate_chunk(&mut chunk, &validator, setup);
+                    validate_chunk(&mut chunk, &validator, setup, report.as_deref());
                     if tx.send(chunk).is_err() {
                         return;
                     }
@@ -680,7 +683,7 @@ impl Iterator for Verdicts {
     type Item = Result<Verdict, SourceError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let (row, _, resolved) = match self.engine.next_row()? {
+        let (row, line, resolved) = match self.engine.next_row()? {
             Ok(next) => next,
             Err(e) => return Some(Err(e)),
         };
@@ -690,6 +693,7 @@ impl Iterator for Verdicts {
                 problems, original, ..
             } => Verdict::Rejected(RejectedRow {
                 row,
+                line,
                 problems,
                 original,
             }),
@@ -784,7 +788,12 @@ impl Reader<'_> {
 }
 
 /// Decodes and validates the rows of a chunk.
-fn validate_chunk(chunk: &mut Chunk, validator: &Validator, setup: WorkerSetup) {
+fn validate_chunk(
+    chunk: &mut Chunk,
+    validator: &Validator,
+    setup: WorkerSetup,
+    report: Option<&ReportLayout>,
+) {
     let Chunk {
         len,
         raw,
@@ -801,6 +810,16 @@ fn validate_chunk(chunk: &mut Chunk, validator: &Validator, setup: WorkerSetup) 
     let mut fields: Vec<Cow<'_, str>> = Vec::with_capacity(setup.width);
     for (raw, pre) in raw[..*len].iter().zip(pre.iter_mut()) {
         pre.reset();
+        if let Some((problems, original)) =
+            report.and_then(|r| r.standing(&raw.record, setup.decoder))
+        {
+            pre.problems = problems;
+            pre.original = original;
+            if setup.leads {
+                leads.push(None);
+            }
+            continue;
+        }
         let lead = pre_validate(raw, pre, &mut fields, validator, setup);
         if setup.leads {
             leads.push(lead);
@@ -839,8 +858,19 @@ fn pre_validate<'r>(
             ),
         );
     }
-    if let Err(column) = decoder.decode_record_into(&raw.record, fields) {
-        return malformed(pre, decoder.problem(raw.line, column + 1));
+    if decoder.decode_record_into(&raw.record, fields).is_err() {
+        // One problem per undecodable cell, `#N` naming the column for the report.
+        for (column, field) in raw.record.iter().enumerate() {
+            if decoder.decode(field).is_err() {
+                pre.problems.push(Problem::new(
+                    ErrorClass::MalformedRow,
+                    format!("#{}", column + 1),
+                    decoder.problem(raw.line, column + 1),
+                ));
+            }
+        }
+        pre.original = decoder.decode_lossy(&raw.record);
+        return None;
     }
     let mut lead = None;
     if setup.leads {
@@ -955,6 +985,7 @@ mod tests {
                     }
                     Verdict::Rejected(RejectedRow {
                         row: checked.row,
+                        line: checked.line,
                         problems,
                         original,
                     })

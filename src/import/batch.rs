@@ -276,6 +276,7 @@ pub(super) fn read_batches(
                     lead_key: lead_key(&checked.keys),
                     row: RejectedRow {
                         row: checked.row,
+                        line: checked.line,
                         problems,
                         original,
                     },

@@ -449,6 +449,7 @@ impl<'a> Coordinator<'a> {
             rejections.push(Rejection {
                 row: RejectedRow {
                     row: lead.row,
+                    line: 0,
                     problems: vec![Problem::new(class, field, message)],
                     original: self.decoder.decode_lossy(&meta.record),
                 },

@@ -98,6 +98,7 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
         },
         reading,
         mapping: mapping.summary(&mapping_stats, region),
+        columns: mapping,
     };
     report.finish(&headers, end, &stats, started, (stdout, stderr))
 }
@@ -274,6 +275,8 @@ struct Report<'a> {
     reading: crate::source::ReportHandle,
     /// What the mapping decided.
     mapping: crate::mapping::MappingSummary,
+    /// The mapping itself, for the report's fingerprints of rejected rows.
+    columns: crate::mapping::Mapping,
 }
 
 impl Report<'_> {
@@ -296,7 +299,13 @@ impl Report<'_> {
         };
         // Reports from the state file: every rejected row of the run, every session.
         let (rejected_csv, counts) = (|| -> Result<_> {
-            let mut report = cfg.input.open_report(headers)?;
+            let mut report = cfg.input.open_report(headers, &self.columns)?;
+            // The state file does not keep line numbers: read them from the input again.
+            if !end.input_changed
+                && let Ok(again) = crate::source::Source::open(&cfg.input.csv, &cfg.input.source)
+            {
+                report.find_lines_in(again);
+            }
             self.checkpoint.for_each_rejection(run_id, |row| {
                 report.add(&row).context("cannot write the report")
             })?;
@@ -366,7 +375,9 @@ impl Report<'_> {
             session: std::mem::take(&mut self.session),
             message,
             state_file: cfg.state.clone(),
+            rejections: counts.summary(),
             reports: ReportPaths {
+                rejected_xlsx: ReportPaths::xlsx_beside(&rejected_csv),
                 rejected_csv,
                 summary_json: cfg.input.report_dir.join("summary.json"),
                 valid_jsonl: None,

@@ -63,6 +63,8 @@ pub struct ImportSummary {
     pub state_file: PathBuf,
     /// The report files.
     pub reports: ReportPaths,
+    /// Per error class: count, an example, the fix, the columns involved.
+    pub rejections: crate::report::RejectionSummary,
     /// How the input was read: format, sheet, encoding and why, lines skipped.
     pub reading: crate::source::SourceReport,
     /// What the mapping decided, counted over the rows validated in this session.
@@ -134,6 +136,8 @@ pub struct DryRunSummary {
     pub message: Option<String>,
     /// The report files.
     pub reports: ReportPaths,
+    /// Per error class: count, an example, the fix, the columns involved.
+    pub rejections: crate::report::RejectionSummary,
     /// How the input was read.
     pub reading: crate::source::SourceReport,
 }
@@ -270,6 +274,11 @@ pub(super) fn print(
     )?;
     writeln!(
         stdout,
+        "workbook: {}",
+        summary.reports.rejected_xlsx.display()
+    )?;
+    writeln!(
+        stdout,
         "summary: {}",
         summary.reports.summary_json.display()
     )?;
@@ -353,6 +362,11 @@ pub(super) fn print_dry_run(
         stdout,
         "report:  {}",
         summary.reports.rejected_csv.display()
+    )?;
+    writeln!(
+        stdout,
+        "workbook: {}",
+        summary.reports.rejected_xlsx.display()
     )?;
     Ok(())
 }

@@ -232,6 +232,9 @@ pub struct Source {
     header_line: u64,
     /// The header's names as read (raw, trimmed), to recognise it repeated in the data.
     header_raw: Vec<Vec<u8>>,
+    /// The input is a report of an earlier run (a CSV one's guard is taken off as it is
+    /// read).
+    earlier: Option<crate::report::ReportLayout>,
 }
 
 impl fmt::Debug for Source {
@@ -282,6 +285,7 @@ impl Source {
             counters,
             header_line: 0,
             header_raw: Vec::new(),
+            earlier: None,
         };
         source.read_header()?;
         let mut first = RawRow::default();
@@ -434,6 +438,10 @@ impl Source {
             }
             headers.push(name.into_owned());
         }
+        self.earlier = match self.rows {
+            Rows::Csv(_) => crate::report::readback::read_header(&mut headers),
+            Rows::Sheet(_) => crate::report::readback::for_workbook(&headers),
+        };
         self.headers = headers;
         self.columns = columns;
         self.header_raw = header
@@ -745,6 +753,9 @@ impl Source {
         row.row = self.next_row;
         row.line = raw.start;
         row.malformed = None;
+        if let Some(earlier) = &self.earlier {
+            earlier.restore(&mut row.record);
+        }
         if let Some(problem) = raw.problem {
             row.malformed = Some(self.describe(&problem, raw.start));
             return;
@@ -843,6 +854,11 @@ impl Source {
             return Ok(true);
         }
         self.advance(row)
+    }
+
+    /// Whether the input is a report of an earlier run, and its layout.
+    pub fn report_layout(&self) -> Option<&crate::report::ReportLayout> {
+        self.earlier.as_ref()
     }
 
     /// An estimate of the data rows in the whole file, from the size of the rows read so far
