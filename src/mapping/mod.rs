@@ -598,11 +598,11 @@ type AppliedPreset = (&'static Preset, PresetHow);
 
 /// A list of column names (phone order, international columns) from the mapping file when
 /// it gives one, else from the preset, with who gave it.
-fn column_list<'a>(
-    from_file: &'a [String],
+fn column_list(
+    from_file: &[String],
     preset: Option<AppliedPreset>,
     of_preset: impl Fn(&'static Preset) -> &'static [String],
-) -> Option<(&'a [String], Origin)> {
+) -> Option<(&[String], Origin)> {
     if !from_file.is_empty() {
         return Some((from_file, Origin::File));
     }

@@ -936,8 +936,14 @@ fn blank_lines(skipped: &mut Vec<SkippedLine>, after: u64, before: u64) {
 mod tests {
     use super::*;
 
-    /// The rows of `text` as a CSV file (first cell and line of each), and what was skipped.
-    fn read(text: &str) -> (Vec<(String, u64, u64)>, Vec<(u64, SkipKind, String)>) {
+    /// A row read: its first cell, row number and line.
+    type Row = (String, u64, u64);
+
+    /// A line skipped: its number, why, and its text.
+    type Skipped = (u64, SkipKind, String);
+
+    /// The rows of `text` as a CSV file, and what was skipped.
+    fn read(text: &str) -> (Vec<Row>, Vec<Skipped>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("board.csv");
         std::fs::write(&path, text).unwrap();
@@ -957,7 +963,7 @@ mod tests {
         (rows, skipped)
     }
 
-    fn firsts(rows: &[(String, u64, u64)]) -> Vec<&str> {
+    fn firsts(rows: &[Row]) -> Vec<&str> {
         rows.iter().map(|r| r.0.as_str()).collect()
     }
 

@@ -458,7 +458,7 @@ fn idd_unmistakable(raw: &str, number: &PhoneNumber) -> bool {
         digits.get(skip..).is_some_and(|rest| {
             rest.starts_with(&code)
                 && PHONE_NUMBER_UTIL
-                    .parse(&format!("+{rest}"), None)
+                    .parse(format!("+{rest}"), None)
                     .is_ok_and(|m| same_number(&m, number))
         })
     };
