@@ -323,7 +323,7 @@ pub enum Sniffed {
 /// an incomplete sample is not held against it). A sample that is not UTF-8 goes to the
 /// detector (`chardetng`, Firefox's), whose guess is taken when it is a single-byte encoding
 /// of [`SINGLE_BYTE`], every byte of the sample is defined in it, and the sample holds at
-/// least [`MIN_EVIDENCE`] non-ASCII bytes; otherwise Windows-1252 when every byte is defined
+/// least 8 non-ASCII bytes (`MIN_EVIDENCE`); otherwise Windows-1252 when every byte is defined
 /// there, otherwise neither.
 pub fn sniff(sample: &[u8], complete: bool) -> Sniffed {
     let bad = match std::str::from_utf8(sample) {
