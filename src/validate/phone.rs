@@ -315,14 +315,18 @@ fn same_number(a: &PhoneNumber, b: &PhoneNumber) -> bool {
 /// phone is never sent.
 pub fn read(raw: &str, region: Region) -> Result<Reading, String> {
     let plus = has_plus(raw);
-    let parsed = if plus {
-        PHONE_NUMBER_UTIL.parse(raw, Some(region))
-    } else {
+    // Every region's international prefix starts with 0, 1, 8 or 9 (libphonenumber's
+    // metadata): a number whose first digit is 2 to 7 cannot be read through one (other
+    // digits, full-width or Arabic-Indic ones included, are checked).
+    let may_idd = !plus && !matches!(raw.chars().find(|c| c.is_numeric()), Some('2'..='7'));
+    let parsed = if may_idd {
         // Keeps where the country code came from: the national digits, or an IDD.
         PHONE_NUMBER_UTIL.parse_and_keep_raw_input(raw, Some(region))
+    } else {
+        PHONE_NUMBER_UTIL.parse(raw, Some(region))
     };
     if let Ok(number) = &parsed
-        && !plus
+        && may_idd
         && number.country_code_source() == CountryCodeSource::FromNumberWithIdd
     {
         if !idd_unmistakable(raw, number) {
@@ -705,6 +709,66 @@ mod tests {
             e164_of("0117 496 0123", "GB"),
             Ok(("+441174960123".into(), false))
         );
+    }
+
+    #[test]
+    fn no_idd_starts_with_the_digits_2_to_7() {
+        // `read` keeps the raw input (slower) only for numbers that may begin with an IDD:
+        // every region dials out with a prefix starting 0, 1, 8 or 9 (checked against the
+        // metadata's `internationalPrefix` patterns of the version in Cargo.lock); here,
+        // through the public API, for every region: the prefix it dials a UK number with,
+        // and numbers starting 2 to 7 followed by a country code are never read as an IDD.
+        let gb = PHONE_NUMBER_UTIL.parse("+44 20 7946 0958", None).unwrap();
+        let mut regions = 0;
+        for region in PHONE_NUMBER_UTIL.get_supported_regions() {
+            let dialled = PHONE_NUMBER_UTIL
+                .format_out_of_country_calling_number(&gb, region)
+                .into_owned();
+            assert!(
+                dialled.starts_with(['+', '0', '1', '8', '9']),
+                "{region:?}: {dialled}"
+            );
+            for first in '2'..='7' {
+                for raw in [
+                    format!("{first} 44 20 7946 0958"),
+                    format!("{first}0 44 20 7946 0958"),
+                    format!("{first}{first}1 1 650 253 0000"),
+                ] {
+                    if let Ok(n) = PHONE_NUMBER_UTIL.parse_and_keep_raw_input(&raw, Some(region)) {
+                        assert_ne!(
+                            n.country_code_source(),
+                            CountryCodeSource::FromNumberWithIdd,
+                            "{raw} in {region:?}"
+                        );
+                    }
+                }
+            }
+            regions += 1;
+        }
+        assert!(regions > 200, "{regions}");
+        // The two parses agree on such numbers, and `read` gives their E.164.
+        for (raw, region) in [
+            ("20 7946 0958", "GB"),
+            ("(650) 253-0000", "US"),
+            ("30 901820", "DE"),
+            ("612345678", "FR"),
+            ("470 12 34 56", "BE"),
+        ] {
+            let r = parse_region(region).unwrap();
+            let fast = PHONE_NUMBER_UTIL.parse(raw, Some(r)).unwrap();
+            let kept = PHONE_NUMBER_UTIL
+                .parse_and_keep_raw_input(raw, Some(r))
+                .unwrap();
+            assert!(same_number(&fast, &kept), "{raw}");
+            assert_ne!(
+                kept.country_code_source(),
+                CountryCodeSource::FromNumberWithIdd
+            );
+            assert_eq!(
+                read(raw, r).unwrap().e164,
+                fast.format_as(PhoneNumberFormat::E164)
+            );
+        }
     }
 
     #[test]
