@@ -37,6 +37,8 @@ pub struct InputConfig {
     pub mapping_options: MappingOptions,
     /// Validation threads.
     pub threads: usize,
+    /// `--metrics-file`.
+    pub metrics_file: Option<PathBuf>,
 }
 
 impl InputConfig {
@@ -74,6 +76,7 @@ impl InputConfig {
             print_mapping: args.print_mapping,
             mapping_options,
             threads,
+            metrics_file: args.metrics_file.clone(),
         })
     }
 
@@ -208,6 +211,8 @@ pub struct ImportConfig {
     pub max_duration: Option<Duration>,
     /// Rejected rows allowed before exit code 4.
     pub max_rejects: Option<RejectBudget>,
+    /// How often progress is logged when stderr is not a terminal.
+    pub progress_interval: Duration,
 }
 
 /// Every setting that shapes the payloads sent: serialised, it is a run's configuration
@@ -331,6 +336,7 @@ impl ImportConfig {
             dry_run: args.dry_run,
             max_duration: args.max_duration,
             max_rejects: args.max_rejects,
+            progress_interval: args.progress_interval,
         })
     }
 }
@@ -359,6 +365,7 @@ impl ImportConfig {
             max_duration: _,
             max_rejects: _,
             network: _,
+            progress_interval: _,
         } = self;
         let InputConfig {
             csv: _,
@@ -372,6 +379,7 @@ impl ImportConfig {
             // Resolved into `mapping` (`--preset`, `--unknown-status`).
             mapping_options: _,
             threads: _,
+            metrics_file: _,
         } = input;
         let Mapping {
             columns,

@@ -25,6 +25,8 @@
 //! - [`checkpoint`]: the SQLite state file (its versioned schema and migrations, the runs,
 //!   the per-lead delta state with the payloads `--delete-missing` can undo); [`lock`]:
 //!   one run at a time; [`status`] reads the state.
+//! - [`output`]: everything on stderr as text for a person or JSON lines for a log shipper;
+//!   [`metrics`]: `--metrics-file` in the Prometheus text format.
 //! - [`text`]: server text cut to one sane line for tables, logs and reports.
 //! - [`fsutil`] and [`exit`]: owner-only files, exit codes.
 
@@ -40,6 +42,8 @@ pub mod import;
 pub mod lead;
 pub mod lock;
 pub mod mapping;
+pub mod metrics;
+pub mod output;
 pub mod pacing;
 pub mod pipeline;
 pub mod report;

@@ -367,6 +367,41 @@ struct ReadProgress {
     skipped: AtomicU64,
     /// Set to stop reading (Ctrl-C).
     stop: AtomicBool,
+    /// The data rows of the whole file as [`Source::estimate_rows`] last put it (0 before
+    /// it could), exact once `ended`.
+    estimate: AtomicU64,
+    /// The file was read to its end.
+    ended: AtomicBool,
+}
+
+/// How far the reader is, readable from another thread while it runs (the progress line).
+#[derive(Debug, Clone)]
+pub struct Reading(Arc<ReadProgress>);
+
+impl Reading {
+    /// Data rows read from the file so far, skipped ones included.
+    pub fn rows_read(&self) -> u64 {
+        self.0.rows.load(Ordering::Relaxed)
+    }
+
+    /// Rows skipped so far because an earlier run settled them.
+    pub fn rows_skipped(&self) -> u64 {
+        self.0.skipped.load(Ordering::Relaxed)
+    }
+
+    /// The data rows of the whole file: an estimate while it is read (`None` before the
+    /// first rows), exact once [`Reading::ended`].
+    pub fn rows_estimate(&self) -> Option<u64> {
+        match self.0.estimate.load(Ordering::Relaxed) {
+            0 if !self.ended() => None,
+            n => Some(n),
+        }
+    }
+
+    /// Whether the file was read to its end.
+    pub fn ended(&self) -> bool {
+        self.0.ended.load(Ordering::Relaxed)
+    }
 }
 
 /// Stops a running [`Pipeline`] from reading further; cheap to clone and send.
@@ -599,6 +634,11 @@ impl Pipeline {
         StopReading(Arc::clone(&self.engine.progress))
     }
 
+    /// A handle that tells how far the reading is.
+    pub fn reading(&self) -> Reading {
+        Reading(Arc::clone(&self.engine.progress))
+    }
+
     /// Data rows read from the file so far, skipped ones included.
     pub fn rows_read(&self) -> u64 {
         self.engine.progress.rows.load(Ordering::Relaxed)
@@ -737,6 +777,9 @@ impl Reader<'_> {
             chunk.len = 0;
             chunk.estimate = None;
             let more = self.fill(&mut source, &mut chunk);
+            if let Some(rows) = source.estimate_rows() {
+                self.progress.estimate.store(rows, Ordering::Relaxed);
+            }
             if chunk.len > 0 {
                 if seq == ESTIMATE_AT {
                     chunk.estimate = source.estimate_rows();
@@ -774,7 +817,12 @@ impl Reader<'_> {
                     chunk.len += 1;
                     bytes += raw.record.as_slice().len();
                 }
-                Ok(false) => return false,
+                Ok(false) => {
+                    let rows = self.progress.rows.load(Ordering::Relaxed);
+                    self.progress.estimate.store(rows, Ordering::Relaxed);
+                    self.progress.ended.store(true, Ordering::Relaxed);
+                    return false;
+                }
                 Err(e) => {
                     if let Ok(mut slot) = self.error.lock() {
                         *slot = Some(e);

@@ -303,7 +303,7 @@ fn a_run_killed_under_schema_1_resumes_under_this_version() {
     let out = env.import(&csv, &args);
     assert_exit(&out, 3);
     assert!(
-        text(&out.stderr).contains("resuming run #1: 570 leads imported"),
+        text(&out.stderr).contains("resuming run #1: 572 rows settled before (570 imported"),
         "{}",
         text(&out.stderr)
     );
