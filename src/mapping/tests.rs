@@ -410,7 +410,7 @@ fn columns_of_international_digits_from_a_preset_or_the_mapping_file() {
 }
 
 #[test]
-fn the_holdout_products_presets() {
+fn the_apollo_preset() {
     let apollo = [
         "First Name",
         "Last Name",
@@ -454,7 +454,10 @@ fn the_holdout_products_presets() {
         resolve(&generic).unwrap().column_of(&Target::LeadId),
         Some(4)
     );
+}
 
+#[test]
+fn the_dynamics_365_preset() {
     let dynamics = [
         "(Do Not Modify) Lead",
         "(Do Not Modify) Row Checksum",
@@ -497,7 +500,10 @@ fn the_holdout_products_presets() {
         };
         assert_eq!(m.status.rules[i].action.to_string(), status, "{value}");
     }
+}
 
+#[test]
+fn the_close_keap_and_monday_presets() {
     let close = [
         "id",
         "display_name",

@@ -177,41 +177,7 @@ pub(super) fn open(path: &Path, options: &SourceOptions) -> Result<Opened, Sourc
     }
     refuse_markup(path, &sample)?;
     let text = TextSetup::choose(&sample, complete, options.encoding);
-    let rest: Box<dyn Read + Send> = Box::new(stream);
-    let (reader, decoder, shown): (Box<dyn Read + Send>, FieldDecoder, Vec<u8>) = match text.choice
-    {
-        EncodingChoice::Utf16Le | EncodingChoice::Utf16Be => {
-            let enc = if text.choice == EncodingChoice::Utf16Le {
-                UTF_16LE
-            } else {
-                UTF_16BE
-            };
-            let shown = enc.decode(&sample).0.into_owned().into_bytes();
-            let transcoded = DecodeReaderBytesBuilder::new()
-                .encoding(Some(enc))
-                .bom_override(true)
-                .build(Cursor::new(sample).chain(rest));
-            (Box::new(transcoded), FieldDecoder::Utf16, shown)
-        }
-        other => {
-            let skip = if sample.starts_with(&[0xEF, 0xBB, 0xBF]) {
-                3
-            } else {
-                0
-            };
-            let shown = sample[skip..].to_vec();
-            let mut head = Cursor::new(sample);
-            head.set_position(skip as u64);
-            let decoder = match other {
-                EncodingChoice::SingleByte(e) if text.detected_single_byte => {
-                    FieldDecoder::Detected(e)
-                }
-                EncodingChoice::SingleByte(e) => FieldDecoder::SingleByte(e),
-                _ => FieldDecoder::Utf8,
-            };
-            (Box::new(head.chain(rest)), decoder, shown)
-        }
-    };
+    let (reader, decoder, shown) = text_reader(sample, Box::new(stream), &text);
     if shown.iter().all(u8::is_ascii_whitespace) {
         return Err(SourceError::Empty {
             path: path.to_owned(),
@@ -248,6 +214,49 @@ pub(super) fn open(path: &Path, options: &SourceOptions) -> Result<Opened, Sourc
         counters,
         report,
     })
+}
+
+/// The text of a CSV file as UTF-8 bytes for the CSV reader (UTF-16 transcoded, a UTF-8
+/// byte-order mark skipped; single-byte code pages are decoded field by field), the
+/// decoder for its fields, and its start (`sample`) as text for sniffing.
+fn text_reader(
+    sample: Vec<u8>,
+    rest: Box<dyn Read + Send>,
+    text: &TextSetup,
+) -> (Box<dyn Read + Send>, FieldDecoder, Vec<u8>) {
+    match text.choice {
+        EncodingChoice::Utf16Le | EncodingChoice::Utf16Be => {
+            let enc = if text.choice == EncodingChoice::Utf16Le {
+                UTF_16LE
+            } else {
+                UTF_16BE
+            };
+            let shown = enc.decode(&sample).0.into_owned().into_bytes();
+            let transcoded = DecodeReaderBytesBuilder::new()
+                .encoding(Some(enc))
+                .bom_override(true)
+                .build(Cursor::new(sample).chain(rest));
+            (Box::new(transcoded), FieldDecoder::Utf16, shown)
+        }
+        other => {
+            let skip = if sample.starts_with(&[0xEF, 0xBB, 0xBF]) {
+                3
+            } else {
+                0
+            };
+            let shown = sample[skip..].to_vec();
+            let mut head = Cursor::new(sample);
+            head.set_position(skip as u64);
+            let decoder = match other {
+                EncodingChoice::SingleByte(e) if text.detected_single_byte => {
+                    FieldDecoder::Detected(e)
+                }
+                EncodingChoice::SingleByte(e) => FieldDecoder::SingleByte(e),
+                _ => FieldDecoder::Utf8,
+            };
+            (Box::new(head.chain(rest)), decoder, shown)
+        }
+    }
 }
 
 /// The encoding to read with, and why.
