@@ -89,8 +89,9 @@ pub struct InputArgs {
         value_parser = region
     )]
     pub default_region: String,
-    /// Text encoding: auto (BOM, else UTF-8 or Windows-1252 as the file's start shows),
-    /// utf-8, utf-16le, utf-16be, windows-1252 (latin-1).
+    /// Text encoding: auto (BOM, else UTF-8, or the single-byte code page a detector finds
+    /// in the file's start), utf-8, utf-16le, utf-16be, windows-1252 (latin-1),
+    /// windows-1250 … windows-1258, windows-874, iso-8859-2, iso-8859-15.
     #[arg(long, value_name = "NAME", default_value = "auto")]
     pub encoding: EncodingChoice,
     /// Field delimiter (one character, or `tab`); sniffed from the header line when absent.

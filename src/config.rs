@@ -389,6 +389,8 @@ impl ImportConfig {
             tags_ignore: _,
             phones: _,
             phone_order_from: _,
+            international: _,
+            international_from: _,
             preset: _,
             preset_tie: _,
             status: _,
