@@ -411,6 +411,64 @@ fn a_report_sent_back_unchanged_changes_nothing_and_keeps_its_row_numbers() {
     assert_eq!(left, expected[2..].to_vec());
 }
 
+#[test]
+fn a_wrong_width_row_sent_back_unchanged_in_either_report_stays_rejected() {
+    let env = Env::start(Config::default());
+    let rows = format!(
+        "lead_id,name,phone,note\nid-1,Good,{},ok\nid-2,Too Many,{},note,extra cell\nid-3,Too Few,{}\n",
+        phone(1),
+        phone(2),
+        phone(3)
+    );
+    std::fs::write(env.path("leads.csv"), rows).unwrap();
+    let first = import(&env, "leads.csv", "crm");
+    assert_exit(&first, 3);
+    let classes = |report: &[Vec<String>]| -> Vec<(String, String)> {
+        report[1..]
+            .iter()
+            .map(|r| (r[0].clone(), r[1].clone()))
+            .collect()
+    };
+    let expected = vec![
+        ("2".to_owned(), "malformed_row".to_owned()),
+        ("3".to_owned(), "malformed_row".to_owned()),
+    ];
+    let csv_report = csv_cells(&env.path("reports/rejected.csv"));
+    assert_eq!(classes(&csv_report), expected);
+    // The workbook holds the extra cell too, past the last named column.
+    let book = read_rows_sheet(&env.path("reports/rejected.xlsx"));
+    let too_many = book
+        .iter()
+        .find(|r| r.contains(&"Too Many".to_owned()))
+        .unwrap();
+    assert_eq!(too_many.last().unwrap(), "extra cell", "{too_many:?}");
+    let requests = sync_requests(&env).len();
+    let before = env.leads_by_id();
+    assert_eq!(before.len(), 1);
+
+    for back in ["back.csv", "back.xlsx"] {
+        let from = if back.ends_with("csv") {
+            "rejected.csv"
+        } else {
+            "rejected.xlsx"
+        };
+        std::fs::copy(env.path(&format!("reports/{from}")), env.path(back)).unwrap();
+        let out = import(&env, back, "crm");
+        assert_exit(&out, 3);
+        assert_eq!(
+            classes(&csv_cells(&env.path("reports/rejected.csv"))),
+            expected,
+            "{back}"
+        );
+        assert_eq!(
+            sync_requests(&env).len(),
+            requests,
+            "{back}: nothing was sent"
+        );
+        assert_eq!(env.leads_by_id(), before, "{back}: no lead changed");
+    }
+}
+
 /// The rows sheet of a workbook, every cell as text (a cell that is not text fails).
 fn read_rows_sheet(path: &Path) -> Vec<Vec<String>> {
     let mut book: Xlsx<_> = open_workbook(path).unwrap();
