@@ -428,7 +428,11 @@ fn in_text_mode_a_log_file_has_no_escape_codes() {
         get("import-clean")
     );
     assert!(get("import-rejects").contains("error class"));
-    assert!(get("import-interrupted").contains("interrupted: finishing the requests in flight"));
+    assert!(
+        get("import-interrupted").contains("interrupted: finishing the requests in flight"),
+        "{}",
+        get("import-interrupted")
+    );
     assert!(get("import-resumed").contains("rows settled before"));
     assert!(get("bad-value").contains("101"));
 }
