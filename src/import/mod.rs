@@ -172,7 +172,7 @@ fn run_session(
             Target::Api { .. } => None,
         };
         let shutdown = Shutdown::start(cfg.max_duration);
-        let pacer = Arc::new(Pacer::new(cfg.pace));
+        let pacer = Arc::new(Pacer::new(cfg.pace).quiet(cfg.quiet));
         let uploader = uploader(cfg, sandbox.as_ref(), &pacer, &shutdown, stats)?;
         // A key that may not delete is found out before hours of importing, not after.
         if cfg.delete_missing {
