@@ -62,6 +62,7 @@ impl InputConfig {
             .report_dir
             .clone()
             .unwrap_or_else(|| default_report_dir(&args.csv));
+        refuse_output_over_input(&args.csv, &report_dir, None)?;
         Ok(InputConfig {
             csv: args.csv.clone(),
             source: SourceOptions {
@@ -128,6 +129,64 @@ fn mapping_options(args: &InputArgs) -> Result<MappingOptions> {
     })
 }
 
+/// The files a run writes in its report directory.
+pub const REPORT_FILES: [&str; 5] = [
+    "rejected.csv",
+    "rejected.xlsx",
+    "summary.json",
+    "deleted.csv",
+    "deleted-preview.csv",
+];
+
+/// Refuses a run whose reports (or `--emit-valid` file) would replace its own input: a
+/// report fixed by hand and checked where it lies would be overwritten by the next report,
+/// and the fixes lost. A usage error, before anything is read or sent.
+pub fn refuse_output_over_input(
+    input: &Path,
+    report_dir: &Path,
+    emit_valid: Option<&Path>,
+) -> Result<()> {
+    let Ok(input_real) = std::fs::canonicalize(input) else {
+        // A missing input is reported as such when it is opened.
+        return Ok(());
+    };
+    let outputs = REPORT_FILES.iter().map(|name| report_dir.join(name)).chain(
+        emit_valid
+            .filter(|p| p.as_os_str() != "-")
+            .map(Path::to_path_buf),
+    );
+    for output in outputs {
+        if is_same_file(&input_real, &output) {
+            return Err(UsageError(format!(
+                "`{}` is the input, and this run would write `{}` over it, losing any fixes made in it: copy it to another name first (e.g. round-2.csv), or pass --report-dir DIR",
+                input.display(),
+                output.display()
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Whether `path` names the file `real` (a canonical path): by its canonical path, or
+/// (Unix) by device and inode, so that a hard link counts too.
+fn is_same_file(real: &Path, path: &Path) -> bool {
+    let Ok(other) = std::fs::canonicalize(path) else {
+        return false;
+    };
+    if other == real {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(a), Ok(b)) = (std::fs::metadata(real), std::fs::metadata(&other)) {
+            return a.dev() == b.dev() && a.ino() == b.ino();
+        }
+    }
+    false
+}
+
 /// `.nl-import/reports/<file stem>` in the working directory.
 fn default_report_dir(csv: &Path) -> PathBuf {
     let stem = csv
@@ -150,8 +209,12 @@ pub struct CheckConfig {
 impl CheckConfig {
     /// Validates the `check` flags.
     pub fn from_args(args: &CheckArgs, quiet: bool) -> Result<CheckConfig> {
+        let input = InputConfig::from_args(&args.input)?;
+        if let Some(emit) = &args.emit_valid {
+            refuse_output_over_input(&input.csv, &input.report_dir, Some(emit))?;
+        }
         Ok(CheckConfig {
-            input: InputConfig::from_args(&args.input)?,
+            input,
             emit_valid: args.emit_valid.clone(),
             quiet,
         })

@@ -757,3 +757,52 @@ fn undecodable_bytes_stay_visible_and_such_a_row_sent_back_unchanged_stays_rejec
         "malformed_row"
     );
 }
+
+#[test]
+fn a_report_checked_where_it_lies_is_refused_rather_than_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("export.csv"),
+        "name,phone,email\nOne,+4930901820,bad@\nTwo,+4930901821,\n",
+    )
+    .unwrap();
+    assert_exit(&nl_import(dir.path(), &["check", "export.csv"]), 3);
+    // Round 1's report, checked as it is: its reports go to .nl-import/reports/rejected/.
+    let round1 = ".nl-import/reports/export/rejected.csv";
+    assert_exit(&nl_import(dir.path(), &["check", round1]), 3);
+    // Round 2's report, fixed by hand where it lies, then checked there: the run would
+    // write its report over it.
+    let round2 = dir.path().join(".nl-import/reports/rejected/rejected.csv");
+    let fixed = std::fs::read_to_string(&round2)
+        .unwrap()
+        .replace("bad@", "fixed@example.com");
+    std::fs::write(&round2, &fixed).unwrap();
+    let out = nl_import(
+        dir.path(),
+        &["check", ".nl-import/reports/rejected/rejected.csv"],
+    );
+    assert_exit(&out, 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--report-dir"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&round2).unwrap(),
+        fixed,
+        "the fixes are kept"
+    );
+    // Its own --emit-valid over it is refused too; another report directory is fine.
+    let out = nl_import(
+        dir.path(),
+        &["check", "export.csv", "--emit-valid", "export.csv"],
+    );
+    assert_exit(&out, 2);
+    let out = nl_import(
+        dir.path(),
+        &[
+            "check",
+            ".nl-import/reports/rejected/rejected.csv",
+            "--report-dir",
+            "round3",
+        ],
+    );
+    assert_exit(&out, 0);
+}
