@@ -21,7 +21,8 @@ pub struct Cli {
     /// More log output on stderr (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// Only errors on stderr; no tables.
+    /// No progress, notices or tables on stderr: only errors, and the summary when stdout
+    /// carries the leads (`--emit-valid -`).
     #[arg(short, long, global = true)]
     pub quiet: bool,
     /// stderr as lines of text, or as one JSON object per line (for log shippers): progress,
