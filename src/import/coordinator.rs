@@ -204,6 +204,7 @@ impl<'a> Coordinator<'a> {
         let mut tasks: JoinSet<TaskDone> = JoinSet::new();
         let mut reading = true;
         let mut abandon_at: Option<tokio::time::Instant> = None;
+        let mut abandoned = false;
         loop {
             let stopping = self.stop.is_some() || cancel.is_cancelled();
             if stopping && reading {
@@ -230,8 +231,10 @@ impl<'a> Coordinator<'a> {
                         );
                     }
                 }
-                () = sleep_until_some(abandon_at), if !tasks.is_empty() => {
-                    // Not answered in time: their rows stay pending.
+                () = sleep_until_some(abandon_at), if !abandoned && !tasks.is_empty() => {
+                    // Not answered in time: their rows stay pending. Once: the tasks are
+                    // joined below (this branch comes first and would fire forever).
+                    abandoned = true;
                     tasks.abort_all();
                 }
                 Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
