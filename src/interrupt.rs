@@ -11,7 +11,6 @@
 //! signal lets the session wind down (requests in flight get a moment, every outcome is
 //! committed, the summary is written); a second signal exits at once in any mode.
 
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::Duration;
@@ -19,6 +18,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::exit;
+use crate::output::{self, Event};
 
 /// How long a command that only prepares may take to notice a signal before the process
 /// exits by itself.
@@ -118,7 +118,10 @@ impl Interrupt {
         self.interrupted.store(true, Ordering::SeqCst);
         self.token.cancel();
         if n > 1 {
-            leave("interrupted again: exiting now; run the same command to resume");
+            leave(
+                "interrupted again: exiting now; run the same command to resume",
+                "second_signal",
+            );
         }
         if let Mode::Prompt(_) = self.mode() {
             // Exit by ourselves if the command is stuck in a step it cannot leave.
@@ -127,17 +130,29 @@ impl Interrupt {
                 .spawn(move || {
                     std::thread::sleep(PROMPT_GRACE);
                     if let Mode::Prompt(message) = self.mode() {
-                        leave(message);
+                        leave(message, "signal");
                     }
                 });
         }
     }
 }
 
-/// Exits with 130 saying `message`.
-fn leave(message: &str) -> ! {
-    let _ = writeln!(std::io::stderr(), "\n{message}");
+/// Exits with 130 saying `message` (an `interrupt` event with its `reason`).
+fn leave(message: &str, reason: &str) -> ! {
+    // A blank line first ends the progress line on a terminal.
+    let newline = if output::is_json() { "" } else { "\n" };
+    Event::warn("interrupt", format!("{newline}{message}"))
+        .with("reason", reason)
+        .with("exit_code", exit::INTERRUPTED)
+        .emit();
     std::process::exit(i32::from(exit::INTERRUPTED));
+}
+
+/// The `interrupt` event of a command that stopped at a signal before it finished.
+pub fn stopped_event(message: &str) -> Event {
+    Event::warn("interrupt", message)
+        .with("reason", "signal")
+        .with("exit_code", exit::INTERRUPTED)
 }
 
 /// The handler thread: registers SIGINT and SIGTERM, says so through `ready`, and takes

@@ -25,7 +25,7 @@ use csv::ByteRecord;
 use rustc_hash::FxHashSet;
 
 use crate::lead::{ErrorClass, Lead, Problem};
-use crate::report::RejectedRow;
+use crate::report::{RejectedRow, ReportLayout};
 use crate::source::{FieldDecoder, RawRow, Source, SourceError};
 use crate::validate::{DedupKeys, Validator};
 
@@ -374,6 +374,41 @@ struct ReadProgress {
     skipped: AtomicU64,
     /// Set to stop reading (Ctrl-C).
     stop: AtomicBool,
+    /// The data rows of the whole file as [`Source::estimate_rows`] last put it (0 before
+    /// it could), exact once `ended`.
+    estimate: AtomicU64,
+    /// The file was read to its end.
+    ended: AtomicBool,
+}
+
+/// How far the reader is, readable from another thread while it runs (the progress line).
+#[derive(Debug, Clone)]
+pub struct Reading(Arc<ReadProgress>);
+
+impl Reading {
+    /// Data rows read from the file so far, skipped ones included.
+    pub fn rows_read(&self) -> u64 {
+        self.0.rows.load(Ordering::Relaxed)
+    }
+
+    /// Rows skipped so far because an earlier run settled them.
+    pub fn rows_skipped(&self) -> u64 {
+        self.0.skipped.load(Ordering::Relaxed)
+    }
+
+    /// The data rows of the whole file: an estimate while it is read (`None` before the
+    /// first rows), exact once [`Reading::ended`].
+    pub fn rows_estimate(&self) -> Option<u64> {
+        match self.0.estimate.load(Ordering::Relaxed) {
+            0 if !self.ended() => None,
+            n => Some(n),
+        }
+    }
+
+    /// Whether the file was read to its end.
+    pub fn ended(&self) -> bool {
+        self.0.ended.load(Ordering::Relaxed)
+    }
 }
 
 /// Stops a running [`Pipeline`] from reading further; cheap to clone and send.
@@ -412,6 +447,8 @@ impl Engine {
             key_bytes: validator.key_bytes(),
         };
         let progress = Arc::new(ReadProgress::default());
+        // A report of an earlier run read back: rows sent back unchanged keep their verdict.
+        let report = source.report_layout().cloned().map(Arc::new);
         // Every channel can hold every chunk, so a send never blocks: the chunks in
         // circulation are what bounds the work in flight.
         let chunks = workers * CHUNKS_PER_WORKER + 2;
@@ -439,9 +476,10 @@ impl Engine {
             let rx = chunk_rx.clone();
             let tx = result_tx.clone();
             let validator = Arc::clone(&validator);
+            let report = report.clone();
             threads.push(thread::spawn(move || {
                 for mut chunk in rx {
-                    validate_chunk(&mut chunk, &validator, setup);
+                    validate_chunk(&mut chunk, &validator, setup, report.as_deref());
                     if tx.send(chunk).is_err() {
                         return;
                     }
@@ -610,6 +648,11 @@ impl Pipeline {
         StopReading(Arc::clone(&self.engine.progress))
     }
 
+    /// A handle that tells how far the reading is.
+    pub fn reading(&self) -> Reading {
+        Reading(Arc::clone(&self.engine.progress))
+    }
+
     /// Data rows read from the file so far, skipped ones included.
     pub fn rows_read(&self) -> u64 {
         self.engine.progress.rows.load(Ordering::Relaxed)
@@ -694,7 +737,7 @@ impl Iterator for Verdicts {
     type Item = Result<Verdict, SourceError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let (row, _, resolved) = match self.engine.next_row()? {
+        let (row, line, resolved) = match self.engine.next_row()? {
             Ok(next) => next,
             Err(e) => return Some(Err(e)),
         };
@@ -704,6 +747,7 @@ impl Iterator for Verdicts {
                 problems, original, ..
             } => Verdict::Rejected(RejectedRow {
                 row,
+                line,
                 problems,
                 original,
             }),
@@ -747,6 +791,9 @@ impl Reader<'_> {
             chunk.len = 0;
             chunk.estimate = None;
             let more = self.fill(&mut source, &mut chunk);
+            if let Some(rows) = source.estimate_rows() {
+                self.progress.estimate.store(rows, Ordering::Relaxed);
+            }
             if chunk.len > 0 {
                 if seq == ESTIMATE_AT {
                     chunk.estimate = source.estimate_rows();
@@ -784,7 +831,12 @@ impl Reader<'_> {
                     chunk.len += 1;
                     bytes += raw.record.as_slice().len() + raw.record.len() * CHUNK_FIELD_BYTES;
                 }
-                Ok(false) => return false,
+                Ok(false) => {
+                    let rows = self.progress.rows.load(Ordering::Relaxed);
+                    self.progress.estimate.store(rows, Ordering::Relaxed);
+                    self.progress.ended.store(true, Ordering::Relaxed);
+                    return false;
+                }
                 Err(e) => {
                     if let Ok(mut slot) = self.error.lock() {
                         *slot = Some(e);
@@ -798,7 +850,12 @@ impl Reader<'_> {
 }
 
 /// Decodes and validates the rows of a chunk.
-fn validate_chunk(chunk: &mut Chunk, validator: &Validator, setup: WorkerSetup) {
+fn validate_chunk(
+    chunk: &mut Chunk,
+    validator: &Validator,
+    setup: WorkerSetup,
+    report: Option<&ReportLayout>,
+) {
     let Chunk {
         len,
         raw,
@@ -815,6 +872,16 @@ fn validate_chunk(chunk: &mut Chunk, validator: &Validator, setup: WorkerSetup) 
     let mut fields: Vec<Cow<'_, str>> = Vec::with_capacity(setup.width);
     for (raw, pre) in raw[..*len].iter().zip(pre.iter_mut()) {
         pre.reset();
+        if let Some((problems, original)) =
+            report.and_then(|r| r.standing(&raw.record, setup.decoder))
+        {
+            pre.problems = problems;
+            pre.original = original;
+            if setup.leads {
+                leads.push(None);
+            }
+            continue;
+        }
         let lead = pre_validate(raw, pre, &mut fields, validator, setup);
         if setup.leads {
             leads.push(lead);
@@ -853,8 +920,19 @@ fn pre_validate<'r>(
             ),
         );
     }
-    if let Err(column) = decoder.decode_record_into(&raw.record, fields) {
-        return malformed(pre, decoder.problem(raw.line, column + 1));
+    if decoder.decode_record_into(&raw.record, fields).is_err() {
+        // One problem per undecodable cell, `#N` naming the column for the report.
+        for (column, field) in raw.record.iter().enumerate() {
+            if decoder.decode(field).is_err() {
+                pre.problems.push(Problem::new(
+                    ErrorClass::MalformedRow,
+                    format!("#{}", column + 1),
+                    decoder.problem(raw.line, column + 1),
+                ));
+            }
+        }
+        pre.original = decoder.decode_lossy(&raw.record);
+        return None;
     }
     let mut lead = None;
     // A row whose lead might not fit in one request body is built and measured, whether
@@ -985,6 +1063,7 @@ mod tests {
                     }
                     Verdict::Rejected(RejectedRow {
                         row: checked.row,
+                        line: checked.line,
                         problems,
                         original,
                     })

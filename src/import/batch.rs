@@ -404,6 +404,7 @@ impl Reader<'_> {
             leads: Vec::with_capacity(size),
             bytes: 0,
         });
+        Stats::add(&self.setup.stats.leads_queued, 1);
         let json = open.body.push(&self.json);
         open.bytes += bytes;
         open.leads.push(PendingLead {
@@ -454,6 +455,7 @@ pub(super) fn read_batches(
             .stats
             .rows_read
             .store(checked.row, std::sync::atomic::Ordering::Relaxed);
+        Stats::add(&setup.stats.rows_checked, 1);
         match checked.outcome {
             Outcome::Valid(lead) => {
                 if !reader.valid(checked.row, lead, checked.keys, checked.record) {
@@ -466,6 +468,7 @@ pub(super) fn read_batches(
                     lead_key: lead_key(&checked.keys),
                     row: RejectedRow {
                         row: checked.row,
+                        line: checked.line,
                         problems,
                         original,
                     },
