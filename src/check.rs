@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::config::{CheckConfig, InputConfig};
 use crate::exit;
 use crate::fsutil::{OutputFile, create_private_dir};
+use crate::interrupt::Interrupted;
 use crate::metrics::Metrics;
 use crate::output::{self, Event};
 use crate::pipeline::{Outcome, Pipeline, Verdict, Verdicts};
@@ -58,8 +59,25 @@ pub struct CheckSummary {
     pub mapping: crate::mapping::MappingSummary,
 }
 
-/// Runs a check; returns the exit code (0 all valid, 3 some rejected).
+/// What a check stopped by Ctrl-C or SIGTERM says.
+const INTERRUPTED: &str = "interrupted: the check stopped; no report was written";
+
+/// Runs a check; returns the exit code (0 all valid, 3 some rejected; 130 interrupted,
+/// within about a second whatever a worker is doing, and with no report written).
 pub fn run(cfg: &CheckConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<u8> {
+    let interrupt = crate::interrupt::install();
+    interrupt.set_mode(crate::interrupt::Mode::Prompt(INTERRUPTED));
+    match check(cfg, stdout, stderr) {
+        Err(e) if e.chain().any(|e| e.is::<Interrupted>()) => {
+            interrupt.acknowledge();
+            crate::interrupt::stopped_event(INTERRUPTED).write_to(stderr)?;
+            Ok(exit::INTERRUPTED)
+        }
+        other => other,
+    }
+}
+
+fn check(cfg: &CheckConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<u8> {
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let started = Instant::now();
     let input = &cfg.input;
@@ -228,10 +246,12 @@ fn validate_all(
     emit: Option<&mut OutputFile>,
 ) -> Result<Tally> {
     let (mut rows_read, mut valid) = (0u64, 0u64);
+    let interrupt = crate::interrupt::install();
     let index_entries = match emit {
         Some(out) => {
             let mut pipeline = Pipeline::start(source, validator, input.threads);
             for checked in pipeline.by_ref() {
+                interrupt.check()?;
                 let checked = checked?;
                 rows_read += 1;
                 match checked.outcome {
@@ -258,6 +278,7 @@ fn validate_all(
         None => {
             let mut verdicts = Verdicts::start(source, validator, input.threads);
             for verdict in verdicts.by_ref() {
+                interrupt.check()?;
                 rows_read += 1;
                 match verdict? {
                     Verdict::Valid => valid += 1,

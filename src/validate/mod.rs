@@ -163,6 +163,15 @@ impl Validator {
         Arc::clone(&self.stats)
     }
 
+    /// Bytes of every key a lead's `customFields` may get from this validator (custom
+    /// field names, phone headers, the extension's key): with the cells of a row, they
+    /// bound the size of its JSON (see [`crate::body::lead_size_bound`]).
+    pub fn key_bytes(&self) -> usize {
+        let names = |keys: &[(usize, String)]| keys.iter().map(|(_, k)| k.len()).sum::<usize>();
+        let phones: usize = self.phones.iter().map(|p| p.header.len()).sum();
+        names(&self.custom) + phones + self.extension_key.len()
+    }
+
     /// Whether rows carry their own lead_id column (otherwise every lead_id is derived from
     /// the phone, and the phone alone identifies a row).
     pub fn has_id_column(&self) -> bool {
