@@ -205,13 +205,8 @@ fn run_session(
         let shutdown = Shutdown::start(interrupt.token(), cfg.max_duration);
         let pacer = Arc::new(Pacer::new(cfg.pace).quiet(cfg.quiet));
         let uploader = uploader(cfg, sandbox.as_ref(), &pacer, &shutdown, stats)?;
-        // A key that may not delete is found out before hours of importing, not after.
         if cfg.delete_missing {
-            match uploader.probe_delete().await {
-                // Interrupted: the session below stops at once, and deletes nothing.
-                Ok(()) | Err(DeleteError::Stopped(Stop::Interrupted)) => {}
-                Err(e) => return Err(deletes::probe_error(e)),
-            }
+            probe_delete_scope(&uploader).await?;
         }
         let display = progress::start(
             Arc::clone(stats),
@@ -259,19 +254,38 @@ fn run_session(
             ..end
         });
         if let Some(sb) = sandbox {
-            let leads = sb.state().leads().len();
-            sb.shutdown().await;
-            if !cfg.quiet && end.is_ok() {
-                Event::info(
-                    "sandbox",
-                    format!("sandbox: now holds {leads} leads (it stops with this process)"),
-                )
-                .with("leads", leads)
-                .write_to(stderr)?;
-            }
+            stop_sandbox(sb, !cfg.quiet && end.is_ok(), stderr).await?;
         }
         end
     })
+}
+
+/// A key that may not delete is found out before hours of importing, not after: one
+/// empty delete. Interrupted, the session stops at once and deletes nothing.
+async fn probe_delete_scope(uploader: &Uploader) -> Result<()> {
+    match uploader.probe_delete().await {
+        Ok(()) | Err(DeleteError::Stopped(Stop::Interrupted)) => Ok(()),
+        Err(e) => Err(deletes::probe_error(e)),
+    }
+}
+
+/// Stops the in-process sandbox of `--sandbox`, saying (with `say`) how many leads it held.
+async fn stop_sandbox(
+    sb: naturalead_sandbox::Sandbox,
+    say: bool,
+    stderr: &mut dyn Write,
+) -> Result<()> {
+    let leads = sb.state().leads().len();
+    sb.shutdown().await;
+    if say {
+        Event::info(
+            "sandbox",
+            format!("sandbox: now holds {leads} leads (it stops with this process)"),
+        )
+        .with("leads", leads)
+        .write_to(stderr)?;
+    }
+    Ok(())
 }
 
 /// Writes `--metrics-file` at the end of a run; a failure is a warning (the directory was
