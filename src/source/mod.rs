@@ -196,6 +196,20 @@ enum Problem {
     CellError { column: usize, text: String },
 }
 
+/// The skipped line `raw` holding `record`: blank, or a line of `kind`.
+fn skipped_line(record: &Record, raw: &Raw, kind: SkipKind) -> SkippedLine {
+    SkippedLine {
+        line: raw.start,
+        last_line: raw.end,
+        kind: if record.is_blank() {
+            SkipKind::Blank
+        } else {
+            kind
+        },
+        text: framing::record_text(record, 200),
+    }
+}
+
 /// A record held back because it may be part of a report footer, with the blank lines
 /// before it.
 struct Held {
@@ -353,16 +367,7 @@ impl Source {
             let (record, raw) = (records.next(), raws.next());
             if let (Some(record), Some(raw)) = (record, raw) {
                 blank_lines(&mut skipped, last_end, raw.start);
-                skipped.push(SkippedLine {
-                    line: raw.start,
-                    last_line: raw.end,
-                    kind: if record.is_blank() {
-                        SkipKind::Blank
-                    } else {
-                        SkipKind::Title
-                    },
-                    text: framing::record_text(&record, 200),
-                });
+                skipped.push(skipped_line(&record, &raw, SkipKind::Title));
                 last_end = raw.end;
             }
         }
@@ -642,16 +647,7 @@ impl Source {
             self.release();
             for held in group {
                 gap(&mut skipped, held.blank_before);
-                skipped.push(SkippedLine {
-                    line: held.raw.start,
-                    last_line: held.raw.end,
-                    kind: if held.record.is_blank() {
-                        SkipKind::Blank
-                    } else {
-                        SkipKind::GroupTitle
-                    },
-                    text: framing::record_text(&held.record, 200),
-                });
+                skipped.push(skipped_line(&held.record, &held.raw, SkipKind::GroupTitle));
             }
         } else {
             self.release();
@@ -731,16 +727,7 @@ impl Source {
                     text: String::new(),
                 });
             }
-            skipped.push(SkippedLine {
-                line: held.raw.start,
-                last_line: held.raw.end,
-                kind: if held.record.is_blank() {
-                    SkipKind::Blank
-                } else {
-                    SkipKind::Footer
-                },
-                text: framing::record_text(&held.record, 200),
-            });
+            skipped.push(skipped_line(&held.record, &held.raw, SkipKind::Footer));
         }
         self.held_bytes = 0;
         self.report.update(|r| r.skipped_lines.extend(skipped));
