@@ -11,8 +11,10 @@ use serde::Serialize;
 use crate::config::{CheckConfig, InputConfig};
 use crate::exit;
 use crate::fsutil::{OutputFile, create_private_dir};
+use crate::metrics::Metrics;
+use crate::output::{self, Event};
 use crate::pipeline::{Outcome, Pipeline, Verdict, Verdicts};
-use crate::report::{RejectedRow, ReportPaths, ReportWriter, write_json};
+use crate::report::{RejectedRow, RejectionSummary, ReportPaths, ReportWriter, write_json};
 use crate::source::Source;
 use crate::validate::Validator;
 
@@ -48,6 +50,8 @@ pub struct CheckSummary {
     pub rows_per_second: f64,
     /// The report files.
     pub reports: ReportPaths,
+    /// Per error class: count, an example, the fix, the columns involved.
+    pub rejections: RejectionSummary,
     /// How the input was read: format, sheet, encoding and why, lines skipped.
     pub reading: crate::source::SourceReport,
     /// What the mapping decided, and counted row by row.
@@ -59,12 +63,15 @@ pub fn run(cfg: &CheckConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) ->
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let started = Instant::now();
     let input = &cfg.input;
+    if let Some(path) = &input.metrics_file {
+        crate::metrics::probe(path)?;
+    }
     let (source, mapping, validator) = input.open()?;
     let reading = source.report();
     let file = input.csv.display().to_string();
     if !cfg.quiet {
         for notice in reading.get().opening_notices(&file) {
-            writeln!(stderr, "{notice}")?;
+            Event::info("reading", notice).write_to(stderr)?;
         }
     }
     if input.print_mapping {
@@ -72,7 +79,7 @@ pub fn run(cfg: &CheckConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) ->
         return Ok(exit::SUCCESS);
     }
     if !cfg.quiet {
-        write!(stderr, "{}", mapping.brief(input.default_region))?;
+        Event::info("mapping", mapping.brief(input.default_region)).write_to(stderr)?;
     }
     let mapping_stats = validator.stats();
     let encoding = source.decoder().name();
@@ -85,7 +92,8 @@ pub fn run(cfg: &CheckConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) ->
         )
     })?;
     let mut report = ReportWriter::create(&input.report_dir, source.headers())
-        .with_context(|| format!("cannot write in `{}`", input.report_dir.display()))?;
+        .with_context(|| format!("cannot write in `{}`", input.report_dir.display()))?
+        .with_mapping(&mapping);
     let mut emit = match &cfg.emit_valid {
         Some(path) => Some(
             OutputFile::create(path)
@@ -109,7 +117,7 @@ pub fn run(cfg: &CheckConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) ->
     let reading = reading.get();
     if !cfg.quiet {
         for notice in reading.closing_notices(&file) {
-            writeln!(stderr, "{notice}")?;
+            Event::info("reading", notice).write_to(stderr)?;
         }
     }
     let elapsed = started.elapsed();
@@ -127,7 +135,9 @@ pub fn run(cfg: &CheckConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) ->
         started_at,
         duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
         rows_per_second: rows_read as f64 / elapsed.as_secs_f64().max(1e-9),
+        rejections: counts.summary(),
         reports: ReportPaths {
+            rejected_xlsx: ReportPaths::xlsx_beside(&rejected_csv),
             rejected_csv,
             summary_json: input.report_dir.join("summary.json"),
             valid_jsonl,
@@ -138,18 +148,68 @@ pub fn run(cfg: &CheckConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) ->
     write_json(&summary.reports.summary_json, &summary).context("cannot write summary.json")?;
 
     if !cfg.quiet {
-        write!(stderr, "{}", counts.table())?;
+        if counts.total_rows() > 0 {
+            output::rejects(&counts).write_to(stderr)?;
+        }
         for line in summary.mapping.notices() {
-            writeln!(stderr, "note: {line}")?;
+            Event::info("mapping_note", line.clone())
+                .with_text(format!("note: {line}"))
+                .write_to(stderr)?;
         }
     }
-    let stdout: &mut dyn Write = if emit_to_stdout { stderr } else { stdout };
-    print(input, &summary, stdout)?;
-    Ok(if rejected == 0 {
+    let code = if rejected == 0 {
         exit::SUCCESS
     } else {
         exit::REJECTED
-    })
+    };
+    // With `--log-format json` the figures are an event on stderr; the summary itself goes
+    // to stdout, unless the leads own it, when it goes to stderr as text only.
+    if output::is_json() && !cfg.quiet {
+        summary_event(&summary, code).write_to(stderr)?;
+    }
+    if !emit_to_stdout {
+        print(input, &summary, stdout)?;
+    } else if !output::is_json() {
+        print(input, &summary, stderr)?;
+    }
+    if let Some(path) = &input.metrics_file {
+        let mut metrics = Metrics::new("check", None);
+        metrics
+            .gauge("rows_read", "Data rows read.", summary.rows_read as f64)
+            .gauge(
+                "rows_valid",
+                "Rows an import would send.",
+                summary.valid as f64,
+            );
+        metrics.rejected_by_class(&summary.rejected_by_class);
+        if let Err(e) = metrics.write(path, code, elapsed) {
+            tracing::warn!("cannot write the metrics file `{}`: {e}", path.display());
+        }
+    }
+    Ok(code)
+}
+
+/// The check's figures as a stderr event.
+fn summary_event(summary: &CheckSummary, code: u8) -> Event {
+    Event::info(
+        "summary",
+        format!(
+            "checked {}: {} rows read, {} valid, {} rejected",
+            summary.input.display(),
+            summary.rows_read,
+            summary.valid,
+            summary.rejected
+        ),
+    )
+    .with("command", summary.command)
+    .with("exit_code", code)
+    .with("input", &summary.input)
+    .with("rows_read", summary.rows_read)
+    .with("valid", summary.valid)
+    .with("rejected", summary.rejected)
+    .with("rejected_by_class", &summary.rejected_by_class)
+    .with("duration_ms", summary.duration_ms)
+    .with("summary_json", &summary.reports.summary_json)
 }
 
 /// Rows read and valid, and the duplicate index's size at the end.
@@ -185,6 +245,7 @@ fn validate_all(
                         report
                             .add(&RejectedRow {
                                 row: checked.row,
+                                line: checked.line,
                                 problems,
                                 original,
                             })
@@ -234,6 +295,11 @@ fn print(input: &InputConfig, summary: &CheckSummary, stdout: &mut dyn Write) ->
         stdout,
         "report:  {}",
         summary.reports.rejected_csv.display()
+    )?;
+    writeln!(
+        stdout,
+        "workbook: {}",
+        summary.reports.rejected_xlsx.display()
     )?;
     writeln!(
         stdout,

@@ -682,6 +682,8 @@ impl Checkpoint {
                 .context("a rejection in the state file is damaged")?;
             each(RejectedRow {
                 row: row as u64,
+                // Not kept in the state file: the report finds it in the input.
+                line: 0,
                 problems: problems
                     .into_iter()
                     .map(|(class, field, message)| Problem::new(class, field, message))
@@ -812,6 +814,7 @@ mod tests {
         Rejection {
             row: RejectedRow {
                 row,
+                line: 0,
                 problems: vec![Problem::new(class, "phone", "bad")],
                 original: vec!["a".into(), "b".into()],
             },

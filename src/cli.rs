@@ -24,8 +24,10 @@ pub struct Cli {
     /// Only errors on stderr; no tables.
     #[arg(short, long, global = true)]
     pub quiet: bool,
-    /// Log lines on stderr as text or as JSON objects (for log shippers).
-    #[arg(long, global = true, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    /// stderr as lines of text, or as one JSON object per line (for log shippers): progress,
+    /// notices, warnings, the table of rejected rows and errors alike.
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "text",
+          env = "NL_IMPORT_LOG_FORMAT", value_parser = ["text", "json"])]
     pub log_format: String,
     /// Defaults for flags from this TOML file [default: nl-import.toml in the working
     /// directory, if there is one]. Flags and environment variables override it.
@@ -123,6 +125,10 @@ pub struct InputArgs {
     /// Validation threads [default: the number of cores].
     #[arg(long, value_name = "N", value_parser = positive::<usize>)]
     pub threads: Option<usize>,
+    /// Write the run's figures to FILE in the Prometheus text format (for node_exporter's
+    /// textfile collector), replacing it atomically at the end of the run.
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// `nl-import check`.
@@ -225,6 +231,10 @@ pub struct ImportArgs {
     /// the rows read such as `5%`.
     #[arg(long, value_name = "N|P%", value_parser = reject_budget)]
     pub max_rejects: Option<RejectBudget>,
+    /// How often a progress line is logged when stderr is not a terminal (cron, CI, log
+    /// shippers), e.g. `10s` or `1m`.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = interval)]
+    pub progress_interval: std::time::Duration,
 }
 
 /// `nl-import status`.
@@ -286,6 +296,15 @@ fn seconds(s: &str) -> Result<f64, String> {
         Ok(v) if v.is_finite() && v > 0.0 && v <= 1e9 => Ok(v),
         Ok(_) => Err("give a positive number of seconds".to_owned()),
         Err(_) => Err("not a number of seconds".to_owned()),
+    }
+}
+
+/// A duration of at least 100 ms, as `--progress-interval` takes it.
+fn interval(s: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(s.trim()) {
+        Ok(d) if d >= std::time::Duration::from_millis(100) => Ok(d),
+        Ok(_) => Err("give at least 100ms".to_owned()),
+        Err(e) => Err(format!("not a duration such as 10s or 1m ({e})")),
     }
 }
 
@@ -354,6 +373,8 @@ mod tests {
         for bad in ["0", "-1", "1.5", "x", "99999999999"] {
             assert!(positive::<u32>(bad).is_err(), "{bad}");
         }
+        assert_eq!(interval("1m"), Ok(std::time::Duration::from_secs(60)));
+        assert!(interval("10ms").is_err() && interval("ten").is_err());
         assert_eq!(share("0.25"), Ok(0.25));
         assert!(share("1.5").is_err() && share("-0.1").is_err() && share("10%").is_err());
         assert_eq!(reject_budget("5%"), Ok(RejectBudget::Share(0.05)));

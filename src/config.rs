@@ -37,6 +37,8 @@ pub struct InputConfig {
     pub mapping_options: MappingOptions,
     /// Validation threads.
     pub threads: usize,
+    /// `--metrics-file`.
+    pub metrics_file: Option<PathBuf>,
 }
 
 impl InputConfig {
@@ -74,6 +76,7 @@ impl InputConfig {
             print_mapping: args.print_mapping,
             mapping_options,
             threads,
+            metrics_file: args.metrics_file.clone(),
         })
     }
 
@@ -94,13 +97,18 @@ impl InputConfig {
 
 impl InputConfig {
     /// Creates the report directory (owner-only) and starts `rejected.csv` in it, for an
-    /// input with `headers`.
-    pub fn open_report(&self, headers: &[String]) -> Result<crate::report::ReportWriter> {
+    /// input with `headers` read through `mapping`.
+    pub fn open_report(
+        &self,
+        headers: &[String],
+        mapping: &crate::mapping::Mapping,
+    ) -> Result<crate::report::ReportWriter> {
         let dir = &self.report_dir;
         crate::fsutil::create_private_dir(dir)
             .with_context(|| format!("cannot create report directory `{}`", dir.display()))?;
-        crate::report::ReportWriter::create(dir, headers)
-            .with_context(|| format!("cannot write in `{}`", dir.display()))
+        Ok(crate::report::ReportWriter::create(dir, headers)
+            .with_context(|| format!("cannot write in `{}`", dir.display()))?
+            .with_mapping(mapping))
     }
 }
 
@@ -203,6 +211,8 @@ pub struct ImportConfig {
     pub max_duration: Option<Duration>,
     /// Rejected rows allowed before exit code 4.
     pub max_rejects: Option<RejectBudget>,
+    /// How often progress is logged when stderr is not a terminal.
+    pub progress_interval: Duration,
 }
 
 /// Every setting that shapes the payloads sent: serialised, it is a run's configuration
@@ -326,6 +336,7 @@ impl ImportConfig {
             dry_run: args.dry_run,
             max_duration: args.max_duration,
             max_rejects: args.max_rejects,
+            progress_interval: args.progress_interval,
         })
     }
 }
@@ -354,6 +365,7 @@ impl ImportConfig {
             max_duration: _,
             max_rejects: _,
             network: _,
+            progress_interval: _,
         } = self;
         let InputConfig {
             csv: _,
@@ -367,6 +379,7 @@ impl ImportConfig {
             // Resolved into `mapping` (`--preset`, `--unknown-status`).
             mapping_options: _,
             threads: _,
+            metrics_file: _,
         } = input;
         let Mapping {
             columns,

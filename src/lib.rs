@@ -10,7 +10,8 @@
 //! - [`validate`]: a mapped row → a [`lead::Lead`] or every problem it has.
 //! - [`pipeline`]: the three above on several threads, back in file order, plus the
 //!   duplicate check.
-//! - [`report`]: `rejected.csv`, per-class counts, the stderr table.
+//! - [`report`]: `rejected.csv` (formula-guarded) and `rejected.xlsx`, per-class details,
+//!   the stderr table, and reading a report back (the guard, row numbers, unchanged rows).
 //! - [`check`]: the `check` command, wiring the stages.
 //! - [`import`]: the `import` command, one file per job: `plan` (input fingerprinted, state
 //!   file locked, a run resumed or begun), `batch` (the reader thread: valid leads compared
@@ -24,6 +25,8 @@
 //! - [`checkpoint`]: the SQLite state file (its versioned schema and migrations, the runs,
 //!   the per-lead delta state with the payloads `--delete-missing` can undo); [`lock`]:
 //!   one run at a time; [`status`] reads the state.
+//! - [`output`]: everything on stderr as text for a person or JSON lines for a log shipper;
+//!   [`metrics`]: `--metrics-file` in the Prometheus text format.
 //! - [`text`]: server text cut to one sane line for tables, logs and reports.
 //! - [`fsutil`] and [`exit`]: owner-only files, exit codes.
 
@@ -39,6 +42,8 @@ pub mod import;
 pub mod lead;
 pub mod lock;
 pub mod mapping;
+pub mod metrics;
+pub mod output;
 pub mod pacing;
 pub mod pipeline;
 pub mod report;

@@ -1,22 +1,41 @@
 //! The `nl-import` binary: parse flags (with the config file's defaults), set up logging,
 //! run a command, map the outcome to an exit code. Everything else lives in the library.
 
+use std::ffi::OsString;
 use std::io::{self, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use clap::CommandFactory;
 use naturalead_import::cli::{Cli, Command, UsageError};
 use naturalead_import::config::{CheckConfig, ImportConfig};
 use naturalead_import::config_file::{self, ArgsError};
+use naturalead_import::metrics::Metrics;
+use naturalead_import::output::{self, Event, Format, Stderr};
 use naturalead_import::{check, exit, import, status};
 
 fn main() -> ExitCode {
-    let invocation = match config_file::parse(std::env::args_os()) {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let invocation = match config_file::parse(argv.iter().cloned()) {
         Ok(invocation) => invocation,
-        Err(ArgsError::Clap(e)) => e.exit(),
-        Err(ArgsError::Usage(message)) => return fail(&message, exit::USAGE),
-        Err(ArgsError::Io(e)) => return fail(&format!("{e:#}"), exit::FATAL),
+        Err(e) => {
+            // Before the flags are known, `--log-format` is read from argv and the
+            // environment, so that a bad flag is a JSON line too.
+            output::init(output::format_from_args(&argv));
+            return match e {
+                ArgsError::Clap(e) => clap_error(e),
+                ArgsError::Usage(message) => fail(&message, exit::USAGE),
+                ArgsError::Io(e) => fail(&format!("{e:#}"), exit::FATAL),
+            };
+        }
     };
+    let cli = invocation.cli;
+    output::init(if cli.log_format == "json" {
+        Format::Json
+    } else {
+        Format::Text
+    });
     if let Some(settings) = invocation.print_config {
         return match io::stdout().lock().write_all(settings.as_bytes()) {
             Ok(()) => ExitCode::SUCCESS,
@@ -24,8 +43,9 @@ fn main() -> ExitCode {
             Err(e) => fail(&e.to_string(), exit::FATAL),
         };
     }
-    let cli = invocation.cli;
-    init_logging(cli.verbose, cli.quiet, cli.log_format == "json");
+    init_logging(cli.verbose, cli.quiet);
+    let started = Instant::now();
+    let metrics = metrics_of(&cli.command);
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
@@ -42,13 +62,52 @@ fn main() -> ExitCode {
             } else {
                 exit::FATAL
             };
+            // The run's figures are unknown; its ending is not.
+            if let Some((path, metrics)) = metrics
+                && let Err(e) = metrics.write(&path, code, started.elapsed())
+            {
+                tracing::warn!("cannot write the metrics file `{}`: {e}", path.display());
+            }
             fail(&format!("{err:#}"), code)
         }
     }
 }
 
+/// The `--metrics-file` of a command that has one, and the run's labels.
+fn metrics_of(command: &Command) -> Option<(PathBuf, Metrics)> {
+    match command {
+        Command::Import(args) => args.input.metrics_file.clone().map(|path| {
+            (
+                path,
+                Metrics::new("import", Some(args.source.as_deref().unwrap_or_default())),
+            )
+        }),
+        Command::Check(args) => args
+            .input
+            .metrics_file
+            .clone()
+            .map(|path| (path, Metrics::new("check", None))),
+        _ => None,
+    }
+}
+
+/// clap's error (or `--help`, `--version`): as clap prints it, or one JSON line.
+fn clap_error(e: clap::Error) -> ExitCode {
+    if !e.use_stderr() || !output::is_json() {
+        e.exit();
+    }
+    let code = u8::try_from(e.exit_code()).unwrap_or(exit::USAGE);
+    let message = e.render().to_string();
+    Event::error("usage_error", message.trim_end())
+        .with("exit_code", code)
+        .emit();
+    ExitCode::from(code)
+}
+
 fn fail(message: &str, code: u8) -> ExitCode {
-    let _ = writeln!(io::stderr(), "nl-import: error: {message}");
+    Event::error("error", format!("nl-import: error: {message}"))
+        .with("exit_code", code)
+        .emit();
     ExitCode::from(code)
 }
 
@@ -57,12 +116,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         // stderr is passed unlocked: log lines come from other threads while a command runs.
         Command::Import(args) => {
             let cfg = ImportConfig::from_args(&args, cli.quiet)?;
-            import::run(&cfg, &mut io::stdout().lock(), &mut io::stderr())
+            import::run(&cfg, &mut io::stdout().lock(), &mut Stderr::new())
         }
         Command::Status(args) => status::run(&args.state, args.json, &mut io::stdout().lock()),
         Command::Check(args) => {
             let cfg = CheckConfig::from_args(&args, cli.quiet)?;
-            check::run(&cfg, &mut io::stdout().lock(), &mut io::stderr())
+            check::run(&cfg, &mut io::stdout().lock(), &mut Stderr::new())
         }
         Command::Sandbox(args) => {
             let runtime = tokio::runtime::Runtime::new()?;
@@ -98,12 +157,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-/// Log lines on stderr; `progress` lines (the periodic ones when stderr is not a terminal)
-/// show by default, everything else from warnings up.
-fn init_logging(verbose: u8, quiet: bool, json: bool) {
+/// `tracing`'s log lines on stderr: from warnings up by default (progress, notices and the
+/// tables are [`output::Event`]s, not log lines). In JSON mode each is one object
+/// with its fields at the top (`timestamp`, `level`, `message`, `target`), as
+/// [`output::Event`]s are; in text mode, colour only where [`output::colour`] allows.
+fn init_logging(verbose: u8, quiet: bool) {
     let level = match (quiet, verbose) {
         (true, _) => "error",
-        (false, 0) => "warn,progress=info",
+        (false, 0) => "warn",
         (false, 1) => "info",
         (false, _) => "debug",
     };
@@ -112,9 +173,18 @@ fn init_logging(verbose: u8, quiet: bool, json: bool) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr);
-    if json {
-        builder.json().init();
+    if output::is_json() {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .with_ansi(false)
+            .init();
     } else {
-        builder.with_target(false).init();
+        builder
+            .with_target(false)
+            .with_ansi(output::colour())
+            .init();
     }
 }

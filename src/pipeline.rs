@@ -26,7 +26,7 @@ use csv::ByteRecord;
 use rustc_hash::FxHashSet;
 
 use crate::lead::{ErrorClass, Lead, Problem};
-use crate::report::RejectedRow;
+use crate::report::{RejectedRow, ReportLayout};
 use crate::source::{FieldDecoder, RawRow, Source, SourceError};
 use crate::validate::{DedupKeys, Validator};
 
@@ -416,6 +416,41 @@ struct ReadProgress {
     skipped: AtomicU64,
     /// Set to stop reading (Ctrl-C).
     stop: AtomicBool,
+    /// The data rows of the whole file as [`Source::estimate_rows`] last put it (0 before
+    /// it could), exact once `ended`.
+    estimate: AtomicU64,
+    /// The file was read to its end.
+    ended: AtomicBool,
+}
+
+/// How far the reader is, readable from another thread while it runs (the progress line).
+#[derive(Debug, Clone)]
+pub struct Reading(Arc<ReadProgress>);
+
+impl Reading {
+    /// Data rows read from the file so far, skipped ones included.
+    pub fn rows_read(&self) -> u64 {
+        self.0.rows.load(Ordering::Relaxed)
+    }
+
+    /// Rows skipped so far because an earlier run settled them.
+    pub fn rows_skipped(&self) -> u64 {
+        self.0.skipped.load(Ordering::Relaxed)
+    }
+
+    /// The data rows of the whole file: an estimate while it is read (`None` before the
+    /// first rows), exact once [`Reading::ended`].
+    pub fn rows_estimate(&self) -> Option<u64> {
+        match self.0.estimate.load(Ordering::Relaxed) {
+            0 if !self.ended() => None,
+            n => Some(n),
+        }
+    }
+
+    /// Whether the file was read to its end.
+    pub fn ended(&self) -> bool {
+        self.0.ended.load(Ordering::Relaxed)
+    }
 }
 
 /// Stops a running [`Pipeline`] from reading further; cheap to clone and send.
@@ -447,6 +482,8 @@ impl<F: Finish> Engine<F> {
             track_ids: index.tracks_ids(),
         };
         let progress = Arc::new(ReadProgress::default());
+        // A report of an earlier run read back: rows sent back unchanged keep their verdict.
+        let report = source.report_layout().cloned().map(Arc::new);
         // Every channel can hold every chunk, so a send never blocks: the chunks in
         // circulation are what bounds the work in flight.
         let chunks = workers * CHUNKS_PER_WORKER + 2;
@@ -476,10 +513,17 @@ impl<F: Finish> Engine<F> {
             let tx = result_tx.clone();
             let validator = Arc::clone(&validator);
             let finisher = Arc::clone(&finisher);
+            let report = report.clone();
             threads.push(thread::spawn(move || {
                 let mut scratch = Vec::new();
                 for mut chunk in rx {
-                    validate_chunk(&mut chunk, &validator, (&*finisher, &mut scratch), setup);
+                    validate_chunk(
+                        &mut chunk,
+                        &validator,
+                        (&*finisher, &mut scratch),
+                        setup,
+                        report.as_deref(),
+                    );
                     if tx.send(chunk).is_err() {
                         return;
                     }
@@ -668,6 +712,11 @@ impl<F: Finish> Pipeline<F> {
         StopReading(Arc::clone(&self.engine.progress))
     }
 
+    /// A handle that tells how far the reading is.
+    pub fn reading(&self) -> Reading {
+        Reading(Arc::clone(&self.engine.progress))
+    }
+
     /// Data rows read from the file so far, skipped ones included.
     pub fn rows_read(&self) -> u64 {
         self.engine.progress.rows.load(Ordering::Relaxed)
@@ -752,7 +801,7 @@ impl Iterator for Verdicts {
     type Item = Result<Verdict, SourceError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let (row, _, resolved) = match self.engine.next_row()? {
+        let (row, line, resolved) = match self.engine.next_row()? {
             Ok(next) => next,
             Err(e) => return Some(Err(e)),
         };
@@ -762,6 +811,7 @@ impl Iterator for Verdicts {
                 problems, original, ..
             } => Verdict::Rejected(RejectedRow {
                 row,
+                line,
                 problems,
                 original,
             }),
@@ -805,6 +855,9 @@ impl<T> Reader<'_, T> {
             chunk.len = 0;
             chunk.estimate = None;
             let more = self.fill(&mut source, &mut chunk);
+            if let Some(rows) = source.estimate_rows() {
+                self.progress.estimate.store(rows, Ordering::Relaxed);
+            }
             if chunk.len > 0 {
                 if seq == ESTIMATE_AT {
                     chunk.estimate = source.estimate_rows();
@@ -842,7 +895,12 @@ impl<T> Reader<'_, T> {
                     chunk.len += 1;
                     bytes += raw.record.as_slice().len();
                 }
-                Ok(false) => return false,
+                Ok(false) => {
+                    let rows = self.progress.rows.load(Ordering::Relaxed);
+                    self.progress.estimate.store(rows, Ordering::Relaxed);
+                    self.progress.ended.store(true, Ordering::Relaxed);
+                    return false;
+                }
                 Err(e) => {
                     if let Ok(mut slot) = self.error.lock() {
                         *slot = Some(e);
@@ -855,12 +913,14 @@ impl<T> Reader<'_, T> {
     }
 }
 
-/// Decodes and validates the rows of a chunk, and finishes the leads of valid rows.
+/// Decodes and validates the rows of a chunk (a row the report says stands rejected is
+/// taken as it stands), and finishes the leads of valid rows.
 fn validate_chunk<F: Finish>(
     chunk: &mut Chunk<F::Output>,
     validator: &Validator,
     (finisher, scratch): (&F, &mut Vec<u8>),
     setup: WorkerSetup,
+    report: Option<&ReportLayout>,
 ) {
     let Chunk {
         len,
@@ -878,6 +938,16 @@ fn validate_chunk<F: Finish>(
     let mut fields: Vec<Cow<'_, str>> = Vec::with_capacity(setup.width);
     for (raw, pre) in raw[..*len].iter().zip(pre.iter_mut()) {
         pre.reset();
+        if let Some((problems, original)) =
+            report.and_then(|r| r.standing(&raw.record, setup.decoder))
+        {
+            pre.problems = problems;
+            pre.original = original;
+            if setup.leads {
+                leads.push(None);
+            }
+            continue;
+        }
         let lead = pre_validate(raw, pre, &mut fields, validator, setup);
         if setup.leads {
             let keys = IndexKeys {
@@ -920,8 +990,19 @@ fn pre_validate<'r>(
             ),
         );
     }
-    if let Err(column) = decoder.decode_record_into(&raw.record, fields) {
-        return malformed(pre, decoder.problem(raw.line, column + 1));
+    if decoder.decode_record_into(&raw.record, fields).is_err() {
+        // One problem per undecodable cell, `#N` naming the column for the report.
+        for (column, field) in raw.record.iter().enumerate() {
+            if decoder.decode(field).is_err() {
+                pre.problems.push(Problem::new(
+                    ErrorClass::MalformedRow,
+                    format!("#{}", column + 1),
+                    decoder.problem(raw.line, column + 1),
+                ));
+            }
+        }
+        pre.original = decoder.decode_lossy(&raw.record);
+        return None;
     }
     let mut lead = None;
     if setup.leads {
@@ -1036,6 +1117,7 @@ mod tests {
                     }
                     Verdict::Rejected(RejectedRow {
                         row: checked.row,
+                        line: checked.line,
                         problems,
                         original,
                     })

@@ -44,10 +44,17 @@ macro_rules! counters {
 counters! {
     /// The last data row read.
     rows_read,
+    /// Rows taken from the validation pipeline (valid or not; not those skipped as settled
+    /// by an earlier session).
+    rows_checked,
+    /// Valid leads put into batches to send (new or changed).
+    leads_queued,
     /// Leads the API accepted.
     leads_imported,
     /// Leads the API settled (accepted or refused; not those that gave up).
     leads_sent,
+    /// Leads whose batch gave up after its attempts (`gave_up`).
+    leads_gave_up,
     /// Leads accepted that the delta state did not know.
     new,
     /// Leads accepted whose payload differed from the last one accepted.

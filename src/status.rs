@@ -41,7 +41,7 @@ pub fn run(state: &Path, json: bool, stdout: &mut dyn Write) -> Result<u8> {
             "run",
             "status",
             "started",
-            "read",
+            "settled",
             "imported",
             "unchanged",
             "rejected",
@@ -52,23 +52,23 @@ pub fn run(state: &Path, json: bool, stdout: &mut dyn Write) -> Result<u8> {
         // The last ten runs of the source, oldest first.
         let of_scope: Vec<&RunInfo> = runs.iter().filter(|r| r.scope == scope).collect();
         for run in &of_scope[of_scope.len().saturating_sub(10)..] {
+            // Settled: imported, unchanged or rejected (the figure a resumed run starts
+            // from). Pending is known once the file was read to its end: until then the
+            // rows read but not settled are the summary's, not the state file's.
             let settled = run.imported + run.unchanged + run.rejected;
-            let read = run.rows_total.unwrap_or(run.frontier).max(settled);
             writeln!(
                 stdout,
                 "{:>5}  {:<11}  {:<20}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:>8}  {:<9}  {}",
                 format!("#{}", run.id),
                 run.status.as_str(),
                 run.started_at,
-                read,
+                settled,
                 run.imported,
                 run.unchanged,
                 run.rejected,
-                if run.rows_total.is_some() || !run.status.resumable() {
-                    (read - settled).to_string()
-                } else {
-                    format!("{}+", read - settled)
-                },
+                run.rows_total.map_or("?".to_owned(), |total| total
+                    .saturating_sub(settled)
+                    .to_string()),
                 run.requests,
                 if run.status.resumable() { "yes" } else { "no" },
                 run.input

@@ -41,7 +41,18 @@ const ALL_CLASSES: [&str; 11] = [
     "gave_up",
 ];
 
-const REPORT_COLUMNS: [&str; 4] = ["_row", "_error_class", "_error_field", "_error_message"];
+const REPORT_COLUMNS: [&str; 7] = [
+    "_row",
+    "_error_class",
+    "_error_field",
+    "_error_message",
+    "_fix",
+    "_line",
+    "_fingerprint",
+];
+
+/// Where the original columns start in a report line.
+const R: usize = REPORT_COLUMNS.len();
 
 fn samples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("samples")
@@ -143,6 +154,21 @@ impl Run {
                 .collect::<Vec<_>>()
         });
         let header = records.next().expect("rejected.csv has a header");
+        // A BOM for Excel (the csv crate skips it).
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            bytes.starts_with("\u{FEFF}".as_bytes()),
+            "rejected.csv starts with a BOM"
+        );
+        // The cells as nl-import reads them back: the formula guard taken off.
+        let unguard = |cells: Vec<String>| -> Vec<String> {
+            cells
+                .into_iter()
+                .map(|c| c.strip_prefix('\'').map(str::to_owned).unwrap_or(c))
+                .collect()
+        };
+        let header = unguard(header);
+        let records = records.map(unguard);
         Report {
             header,
             rows: records.collect(),
@@ -379,9 +405,10 @@ fn messy_sample_yields_every_local_class_in_report_order() {
     // The wrong-width row: its physical line (after a CRLF file's header), every cell kept.
     let wide = report.row(11);
     assert!(wide[3].starts_with("line 12: "), "{wide:?}");
-    assert_eq!(wide.len(), 4 + 11);
-    assert_eq!(&wide[4..6], ["A-109", "Too Many"]);
-    assert_eq!(wide[14], "extra cell");
+    assert_eq!(wide.len(), R + 11);
+    assert_eq!(&wide[R..R + 2], ["A-109", "Too Many"]);
+    assert_eq!(wide[R + 10], "extra cell");
+    assert_eq!(wide[5], "12", "the line in `_line`");
     // All of row 13's problems, its fields, and the hint for the did-you-mean.
     let many = report.row(13);
     assert_eq!(many[2], "phone;status;tags;customFields;email");
@@ -400,8 +427,8 @@ fn messy_sample_yields_every_local_class_in_report_order() {
     assert_eq!(report.row(10)[2], "lead_id");
     assert!(report.row(10)[3].contains("`A-101`") && report.row(10)[3].contains("row 2"));
     // Original cells exactly as read (quotes undone, JSON cells intact).
-    assert_eq!(report.row(6)[9], "[\"unclosed\"");
-    assert_eq!(report.row(13)[10], "{\"a\": [1]}");
+    assert_eq!(report.row(6)[R + 5], "[\"unclosed\"");
+    assert_eq!(report.row(13)[R + 6], "{\"a\": [1]}");
 }
 
 #[test]
@@ -510,8 +537,8 @@ fn assert_international(run: &Run, encoding: &str) {
         report.classes(),
         vec![(2, "invalid_phone"), (3, "invalid_email")]
     );
-    assert_eq!(report.row(2)[4], "Zoë\r\nO'Brien");
-    assert_eq!(report.row(3)[4], "Renée");
+    assert_eq!(report.row(2)[R], "Zoë\r\nO'Brien");
+    assert_eq!(report.row(3)[R], "Renée");
     let emitted = run.report_dir().with_file_name("valid.jsonl");
     let leads = Run::leads(&std::fs::read_to_string(emitted).unwrap());
     assert_eq!(leads.len(), 1);
@@ -780,10 +807,13 @@ fn assert_layout(run: &Run, eol: &str) {
     assert!(message(3).contains("expected 3 fields") && message(3).contains("found 4"));
     assert!(message(6).contains("found 2"));
     // Original cells as read: quotes undone, embedded line ends kept as they were.
-    assert_eq!(report.row(2)[5], format!("Grace \"Amazing\"{eol}Hopper"));
-    assert_eq!(report.row(5)[5], format!("{eol}{eol}"));
-    assert_eq!(report.row(3)[4..], ["3", "Too", "+12125550143", "many"]);
-    assert_eq!(report.row(6)[4..], ["6", "short"]);
+    assert_eq!(
+        report.row(2)[R + 1],
+        format!("Grace \"Amazing\"{eol}Hopper")
+    );
+    assert_eq!(report.row(5)[R + 1], format!("{eol}{eol}"));
+    assert_eq!(report.row(3)[R..], ["3", "Too", "+12125550143", "many"]);
+    assert_eq!(report.row(6)[R..], ["6", "short"]);
     let leads = Run::leads(&run.stdout);
     assert_eq!(leads.len(), 2);
     assert_eq!(leads[0]["name"], format!("Ada{eol}Lovelace"));
@@ -1133,11 +1163,11 @@ fn a_fixed_rejected_csv_can_be_checked_again() {
         let mut row = row.clone();
         let number: u64 = row[0].parse().unwrap();
         if number == 11 {
-            row.truncate(4 + 10); // drop the extra cell of the wrong-width row
+            row.truncate(R + 10); // drop the extra cell of the wrong-width row
         }
         for (n, column, value) in fixes {
             if *n == number {
-                row[4 + column] = (*value).to_owned();
+                row[R + column] = (*value).to_owned();
             }
         }
         writer.write_record(&row).unwrap();
@@ -1198,6 +1228,7 @@ fn a_fixed_rejected_csv_can_be_checked_again() {
     third.expect_code(3);
     assert_eq!(third.accounted(), (10, 9, 1));
     let report = third.rejected();
-    assert_eq!(report.classes(), vec![(2, "missing_phone")]);
-    assert_eq!(report.header.len(), 4 + 10);
+    // Still the row number of the original file.
+    assert_eq!(report.classes(), vec![(3, "missing_phone")]);
+    assert_eq!(report.header.len(), R + 10);
 }

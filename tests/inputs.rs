@@ -198,7 +198,7 @@ fn a_utf8_field_in_a_file_detected_as_windows_1252_is_rejected_not_misread() {
         report[0]
     );
     // Read as UTF-8, the report shows the cell as it was meant.
-    assert_eq!(report[0][4], "Zoë");
+    assert_eq!(report[0][7], "Zoë");
 
     // Told, the tool does as told: every byte is Windows-1252.
     let ran = check(
@@ -242,7 +242,10 @@ fn invalid_utf8_after_the_sample_is_rejected_with_its_line() {
             "{row:?}"
         );
     }
-    assert_eq!(report[0][4], "Jos\u{FFFD}");
+    assert_eq!(
+        report[0][7], "Jos\\xE9",
+        "the undecodable byte shown as it was"
+    );
 }
 
 // ---------------------------------------------------------------------------------------

@@ -214,6 +214,7 @@ impl Reader<'_> {
             seq: 0,
             leads: Vec::with_capacity(size),
         });
+        Stats::add(&self.setup.stats.leads_queued, 1);
         let json = Payload::json(&lead);
         debug_assert_eq!(xxhash_rust::xxh3::xxh3_64(json.as_bytes()), payload.hash);
         batch.leads.push(PendingLead {
@@ -264,6 +265,7 @@ pub(super) fn read_batches(
             .stats
             .rows_read
             .store(checked.row, std::sync::atomic::Ordering::Relaxed);
+        Stats::add(&setup.stats.rows_checked, 1);
         match checked.outcome {
             Outcome::Valid(lead) => {
                 if !reader.valid(checked.row, lead, checked.keys, checked.record) {
@@ -276,6 +278,7 @@ pub(super) fn read_batches(
                     lead_key: lead_key(&checked.keys),
                     row: RejectedRow {
                         row: checked.row,
+                        line: checked.line,
                         problems,
                         original,
                     },

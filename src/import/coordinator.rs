@@ -20,6 +20,7 @@ use super::shutdown::{Reason, Shutdown};
 use crate::checkpoint::{AcceptedLead, BatchRecord, Checkpoint, Rejection, RunStatus, SettledRow};
 use crate::config::ImportConfig;
 use crate::lead::{ErrorClass, Problem};
+use crate::output::{self, Event};
 use crate::pipeline::Pipeline;
 use crate::report::RejectedRow;
 use crate::source::{FieldDecoder, SourceError};
@@ -178,14 +179,20 @@ impl<'a> Coordinator<'a> {
                 biased;
                 () = cancel.cancelled(), if !stopping => {
                     if !cfg.quiet {
-                        let why = match shutdown.reason() {
-                            Some(Reason::TimeBudget) => "time budget (--max-duration) reached",
-                            _ => "interrupted",
+                        let (why, reason) = match shutdown.reason() {
+                            Some(Reason::TimeBudget) => {
+                                ("time budget (--max-duration) reached", "max_duration")
+                            }
+                            _ => ("interrupted", "signal"),
                         };
-                        let _ = writeln!(
-                            stderr,
-                            "\n{why}: finishing the requests in flight (press Ctrl-C to quit at once)"
-                        );
+                        // A blank line first ends the progress line on a terminal.
+                        let newline = if output::is_json() { "" } else { "\n" };
+                        let _ = Event::warn(
+                            "interrupt",
+                            format!("{newline}{why}: finishing the requests in flight (press Ctrl-C to quit at once)"),
+                        )
+                        .with("reason", reason)
+                        .write_to(stderr);
                     }
                 }
                 Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
@@ -449,6 +456,7 @@ impl<'a> Coordinator<'a> {
             rejections.push(Rejection {
                 row: RejectedRow {
                     row: lead.row,
+                    line: 0,
                     problems: vec![Problem::new(class, field, message)],
                     original: self.decoder.decode_lossy(&meta.record),
                 },
@@ -457,6 +465,7 @@ impl<'a> Coordinator<'a> {
         }
         Stats::add(&self.stats.leads_imported, record.accepted);
         Stats::add(&self.stats.leads_sent, record.accepted + record.refused);
+        Stats::add(&self.stats.leads_gave_up, record.gave_up);
         Stats::add(&self.stats.rejected, rejections.len() as u64);
         (record, rejections)
     }

@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::checkpoint::Checkpoint;
 use crate::checkpoint::delta::{Missing, MissingLead, Seen};
 use crate::fsutil::AtomicFile;
+use crate::output::Event;
 use crate::upload::{DeleteError, Stop, Uploader};
 
 /// Leads per delete request (the sync endpoint's batch size; the API documents no maximum).
@@ -180,7 +181,12 @@ pub(super) async fn execute(
                 deletion.not_found += answer.not_found;
             }
             Err(e) => {
-                let _ = writeln!(stderr, "nl-import: deleting missing leads stopped: {e}");
+                let _ = Event::warn(
+                    "deletion",
+                    format!("nl-import: deleting missing leads stopped: {e}"),
+                )
+                .with("deleted", deletion.deleted)
+                .write_to(stderr);
                 deletion.refused = Some(format!(
                     "deleting missing leads stopped after {} of {}: {e}{}",
                     deletion.deleted + deletion.not_found,

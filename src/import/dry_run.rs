@@ -34,6 +34,7 @@ pub(super) fn run(
 ) -> Result<u8> {
     let Input {
         source,
+        mapping,
         validator,
         spec,
         ..
@@ -48,7 +49,7 @@ pub(super) fn run(
         _ => None,
     };
     let reading = source.report();
-    let mut report = cfg.input.open_report(source.headers())?;
+    let mut report = cfg.input.open_report(source.headers(), &mapping)?;
     let mut seen = Seen::default();
     let mut tally = Tally::default();
     for checked in Pipeline::start(source, validator, cfg.input.threads) {
@@ -71,6 +72,7 @@ pub(super) fn run(
             Outcome::Rejected { problems, original } => {
                 let row = RejectedRow {
                     row: checked.row,
+                    line: checked.line,
                     problems,
                     original,
                 };
@@ -117,7 +119,9 @@ pub(super) fn run(
         deletion,
         rejected_by_class: counts.rows_by_class(),
         message,
+        rejections: counts.summary(),
         reports: ReportPaths {
+            rejected_xlsx: ReportPaths::xlsx_beside(&rejected_csv),
             rejected_csv,
             summary_json: cfg.input.report_dir.join("summary.json"),
             valid_jsonl: None,

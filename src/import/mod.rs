@@ -42,6 +42,8 @@ use self::shutdown::Shutdown;
 use crate::checkpoint::{Checkpoint, ResumeState};
 use crate::config::{ImportConfig, Target};
 use crate::exit;
+use crate::metrics::Metrics;
+use crate::output::Event;
 use crate::pacing::Pacer;
 use crate::pipeline::{DuplicateIndex, Pipeline};
 use crate::report::{ReportPaths, write_json};
@@ -52,6 +54,9 @@ use crate::upload::{ApiKey, UploadSettings, Uploader};
 pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<u8> {
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let started = Instant::now();
+    if let Some(path) = &cfg.input.metrics_file {
+        crate::metrics::probe(path)?;
+    }
     let (source, mapping, validator) = cfg.input.open()?;
     let region = cfg.input.default_region;
     let reading = source.report();
@@ -60,7 +65,7 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
             .get()
             .opening_notices(&cfg.input.csv.display().to_string())
         {
-            writeln!(stderr, "{notice}")?;
+            Event::info("reading", notice).write_to(stderr)?;
         }
     }
     if cfg.input.print_mapping {
@@ -68,7 +73,7 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
         return Ok(exit::SUCCESS);
     }
     if !cfg.quiet {
-        write!(stderr, "{}", mapping.brief(region))?;
+        Event::info("mapping", mapping.brief(region)).write_to(stderr)?;
     }
     let mapping_stats = validator.stats();
     let input = plan::describe(cfg, (source, mapping, validator))?;
@@ -76,6 +81,10 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
         return dry_run::run(cfg, input, stdout, stderr);
     }
     let Some(_lock) = plan::lock(cfg, stderr)? else {
+        if let Some(path) = &cfg.input.metrics_file {
+            let labels = Metrics::new("import", Some(cfg.source.as_deref().unwrap_or_default()));
+            write_metrics(path, &labels, exit::LOCKED, started.elapsed());
+        }
         return Ok(exit::LOCKED);
     };
     let mut checkpoint = Checkpoint::open(&cfg.state)?;
@@ -98,6 +107,7 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
         },
         reading,
         mapping: mapping.summary(&mapping_stats, region),
+        columns: mapping,
     };
     report.finish(&headers, end, &stats, started, (stdout, stderr))
 }
@@ -115,7 +125,6 @@ fn run_session(
         source,
         validator,
         spec,
-        line_estimate,
         stamp,
         ..
     } = input;
@@ -135,6 +144,7 @@ fn run_session(
     let earlier = resume.earlier;
     let shown = Counts {
         leads_imported: resume.imported,
+        unchanged: resume.unchanged,
         rejected: resume.rejected,
         ..earlier
     };
@@ -146,6 +156,7 @@ fn run_session(
         resume.index,
         resume.skip,
     );
+    let reading = pipeline.reading();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -175,7 +186,9 @@ fn run_session(
             Arc::clone(&pacer),
             ProgressSetup {
                 earlier: shown,
-                line_estimate,
+                reading,
+                batch_size: cfg.batch_size,
+                interval: cfg.progress_interval,
             },
             cfg.quiet,
         );
@@ -213,23 +226,58 @@ fn run_session(
             let leads = sb.state().leads().len();
             sb.shutdown().await;
             if !cfg.quiet && end.is_ok() {
-                writeln!(
-                    stderr,
-                    "sandbox: now holds {leads} leads (it stops with this process)"
-                )?;
+                Event::info(
+                    "sandbox",
+                    format!("sandbox: now holds {leads} leads (it stops with this process)"),
+                )
+                .with("leads", leads)
+                .write_to(stderr)?;
             }
         }
         end
     })
 }
 
-/// What a resumed session starts from, on stderr.
+/// Writes `--metrics-file` at the end of a run; a failure is a warning (the directory was
+/// found writable before the run, and the exit code says how the run went).
+fn write_metrics(
+    path: &std::path::Path,
+    metrics: &Metrics,
+    exit_code: u8,
+    took: std::time::Duration,
+) {
+    if let Err(e) = metrics.write(path, exit_code, took) {
+        tracing::warn!("cannot write the metrics file `{}`: {e}", path.display());
+    }
+}
+
+/// What a resumed session starts from, on stderr: the rows settled before (the figure
+/// `status` shows), and where reading resumes.
 fn say_resuming(run_id: i64, resume: &ResumeState, stderr: &mut dyn Write) -> Result<()> {
-    writeln!(
-        stderr,
-        "resuming run #{run_id}: {} leads imported and {} rows rejected before; rows up to {} are settled",
-        resume.imported, resume.rejected, resume.skip.through
-    )?;
+    let settled = resume.imported + resume.unchanged + resume.rejected;
+    let beyond = resume.skip.rows.len();
+    Event::info(
+        "resuming",
+        format!(
+            "resuming run #{run_id}: {settled} rows settled before ({} imported, {} unchanged, {} rejected): every row up to {}{}; the others are read and sent now",
+            resume.imported,
+            resume.unchanged,
+            resume.rejected,
+            resume.skip.through,
+            if beyond > 0 {
+                format!(" and {beyond} after it")
+            } else {
+                String::new()
+            }
+        ),
+    )
+    .with("run_id", run_id)
+    .with("rows_settled", settled)
+    .with("imported", resume.imported)
+    .with("unchanged", resume.unchanged)
+    .with("rejected", resume.rejected)
+    .with("settled_through_row", resume.skip.through)
+    .write_to(stderr)?;
     Ok(())
 }
 
@@ -274,6 +322,8 @@ struct Report<'a> {
     reading: crate::source::ReportHandle,
     /// What the mapping decided.
     mapping: crate::mapping::MappingSummary,
+    /// The mapping itself, for the report's fingerprints of rejected rows.
+    columns: crate::mapping::Mapping,
 }
 
 impl Report<'_> {
@@ -296,7 +346,13 @@ impl Report<'_> {
         };
         // Reports from the state file: every rejected row of the run, every session.
         let (rejected_csv, counts) = (|| -> Result<_> {
-            let mut report = cfg.input.open_report(headers)?;
+            let mut report = cfg.input.open_report(headers, &self.columns)?;
+            // The state file does not keep line numbers: read them from the input again.
+            if !end.input_changed
+                && let Ok(again) = crate::source::Source::open(&cfg.input.csv, &cfg.input.source)
+            {
+                report.find_lines_in(again);
+            }
             self.checkpoint.for_each_rejection(run_id, |row| {
                 report.add(&row).context("cannot write the report")
             })?;
@@ -342,7 +398,7 @@ impl Report<'_> {
         let reading = self.reading.get();
         if !cfg.quiet {
             for notice in reading.closing_notices(&cfg.input.csv.display().to_string()) {
-                writeln!(stderr, "{notice}")?;
+                Event::info("reading", notice).write_to(stderr)?;
             }
         }
         let summary = ImportSummary {
@@ -366,7 +422,9 @@ impl Report<'_> {
             session: std::mem::take(&mut self.session),
             message,
             state_file: cfg.state.clone(),
+            rejections: counts.summary(),
             reports: ReportPaths {
+                rejected_xlsx: ReportPaths::xlsx_beside(&rejected_csv),
                 rejected_csv,
                 summary_json: cfg.input.report_dir.join("summary.json"),
                 valid_jsonl: None,
@@ -378,6 +436,9 @@ impl Report<'_> {
             .context("cannot write summary.json")
             .map_err(report_failed)?;
         summary::print(cfg, &summary, &counts, stdout, stderr)?;
+        if let Some(path) = &cfg.input.metrics_file {
+            write_metrics(path, &summary::metrics(cfg, &summary), exit_code, elapsed);
+        }
         // The reports are out: what finished runs no longer need can go.
         self.checkpoint.prune()?;
         Ok(exit_code)

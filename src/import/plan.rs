@@ -13,6 +13,7 @@ use crate::config::ImportConfig;
 use crate::fsutil::create_private_dir;
 use crate::lock::{LockError, RunLock};
 use crate::mapping::Mapping;
+use crate::output::Event;
 use crate::source::Source;
 use crate::validate::Validator;
 
@@ -26,8 +27,6 @@ pub(super) struct Input {
     pub validator: Validator,
     /// What identifies the run (input, its fingerprint, the configuration, the scope).
     pub spec: RunSpec,
-    /// Line breaks in the file: an estimate of its rows, for the ETA.
-    pub line_estimate: u64,
     /// The file as it was when the run started.
     pub stamp: InputStamp,
 }
@@ -47,7 +46,7 @@ pub(super) fn describe(
     let input_path = std::fs::canonicalize(&input.csv)
         .with_context(|| format!("cannot open `{}`", input.csv.display()))?;
     let stamp = InputStamp::take(&input_path);
-    let (fingerprint, line_estimate) = fingerprint(&input_path)?;
+    let fingerprint = fingerprint(&input_path)?;
     let (config, config_hash) = cfg.payload_settings(&mapping, &source).fingerprint();
     let spec = RunSpec {
         input: input_path.display().to_string(),
@@ -61,7 +60,6 @@ pub(super) fn describe(
         mapping,
         validator,
         spec,
-        line_estimate,
         stamp,
     })
 }
@@ -76,14 +74,14 @@ fn probe_report_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The input's size and content hash (`size:xxh3-128`), and its number of line breaks (an
-/// estimate of its rows, for the ETA).
-fn fingerprint(path: &Path) -> Result<(String, u64)> {
+/// The input's size and content hash (`size:xxh3-128`). (The progress line's estimate of
+/// the rows is the reader's, which knows workbooks and compressed files.)
+fn fingerprint(path: &Path) -> Result<String> {
     let mut file =
         std::fs::File::open(path).with_context(|| format!("cannot open `{}`", path.display()))?;
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     let mut buf = vec![0u8; 1 << 20];
-    let (mut size, mut lines) = (0u64, 0u64);
+    let mut size = 0u64;
     loop {
         let n = file
             .read(&mut buf)
@@ -93,12 +91,8 @@ fn fingerprint(path: &Path) -> Result<(String, u64)> {
         }
         hasher.update(&buf[..n]);
         size += n as u64;
-        lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
     }
-    Ok((
-        format!("{size}:{:032x}", hasher.digest128()),
-        lines.saturating_sub(1),
-    ))
+    Ok(format!("{size}:{:032x}", hasher.digest128()))
 }
 
 /// The input's size and modification time when the run started, to notice a file that
@@ -143,16 +137,21 @@ pub(super) fn lock(cfg: &ImportConfig, stderr: &mut dyn Write) -> Result<Option<
             Ok(Some(lock))
         }
         Err(LockError::Held(holder)) => {
-            writeln!(
-                stderr,
-                "nl-import: another run is using `{}` ({}); nothing was done. Wait for it to finish, or use another --state file",
-                cfg.state.display(),
-                if holder.is_empty() {
-                    "starting up"
-                } else {
-                    &holder
-                }
-            )?;
+            Event::warn(
+                "locked",
+                format!(
+                    "nl-import: another run is using `{}` ({}); nothing was done. Wait for it to finish, or use another --state file",
+                    cfg.state.display(),
+                    if holder.is_empty() {
+                        "starting up"
+                    } else {
+                        &holder
+                    }
+                ),
+            )
+            .with("state_file", &cfg.state)
+            .with("exit_code", crate::exit::LOCKED)
+            .write_to(stderr)?;
             Ok(None)
         }
         Err(LockError::Io(e)) => Err(e),

@@ -3,7 +3,6 @@
 //! backoff) selects on it; a second signal exits at once (the state file is consistent
 //! after every commit, so the run stays resumable).
 
-use std::io::Write;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -11,6 +10,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::exit;
+use crate::output::{self, Event};
 
 /// Why a run was cancelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,10 +79,14 @@ async fn watch_signals(token: CancellationToken, reason: Arc<OnceLock<Reason>>) 
     let _ = reason.set(Reason::Signal);
     token.cancel();
     wait_for_signal().await;
-    let _ = writeln!(
-        std::io::stderr(),
-        "\ninterrupted again: exiting now; run the same command to resume"
-    );
+    let newline = if output::is_json() { "" } else { "\n" };
+    Event::warn(
+        "interrupt",
+        format!("{newline}interrupted again: exiting now; run the same command to resume"),
+    )
+    .with("reason", "second_signal")
+    .with("exit_code", exit::INTERRUPTED)
+    .emit();
     std::process::exit(i32::from(exit::INTERRUPTED));
 }
 

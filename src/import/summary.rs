@@ -12,6 +12,8 @@ use super::deletes::Deletion;
 use crate::checkpoint::RunStatus;
 use crate::config::{ImportConfig, RejectBudget};
 use crate::exit;
+use crate::metrics::Metrics;
+use crate::output::{self, Event, Level};
 use crate::report::{ClassCounts, ReportPaths};
 use crate::stats::Counts;
 
@@ -63,6 +65,8 @@ pub struct ImportSummary {
     pub state_file: PathBuf,
     /// The report files.
     pub reports: ReportPaths,
+    /// Per error class: count, an example, the fix, the columns involved.
+    pub rejections: crate::report::RejectionSummary,
     /// How the input was read: format, sheet, encoding and why, lines skipped.
     pub reading: crate::source::SourceReport,
     /// What the mapping decided, counted over the rows validated in this session.
@@ -134,6 +138,8 @@ pub struct DryRunSummary {
     pub message: Option<String>,
     /// The report files.
     pub reports: ReportPaths,
+    /// Per error class: count, an example, the fix, the columns involved.
+    pub rejections: crate::report::RejectionSummary,
     /// How the input was read.
     pub reading: crate::source::SourceReport,
 }
@@ -200,7 +206,8 @@ pub(super) fn verdict(cfg: &ImportConfig, ending: Ending<'_>) -> (u8, Option<Str
 }
 
 /// Writes the human summary (stdout) and the class table and message (stderr), or the
-/// JSON summary with `--json`.
+/// JSON summary with `--json`; with `--log-format json`, stderr has the summary's figures
+/// as an event too.
 pub(super) fn print(
     cfg: &ImportConfig,
     summary: &ImportSummary,
@@ -209,22 +216,37 @@ pub(super) fn print(
     stderr: &mut dyn Write,
 ) -> Result<()> {
     if !cfg.quiet && counts.total_rows() > 0 {
-        write!(stderr, "{}", counts.table())?;
+        output::rejects(counts).write_to(stderr)?;
     }
     if !cfg.quiet {
         for line in summary.mapping.notices() {
-            writeln!(stderr, "note: {line}")?;
+            Event::info("mapping_note", line.clone())
+                .with_text(format!("note: {line}"))
+                .write_to(stderr)?;
         }
     }
     if let Some(message) = &summary.message {
-        writeln!(stderr, "nl-import: {message}")?;
+        let level = match summary.exit_code {
+            exit::FATAL => Level::Error,
+            _ => Level::Warn,
+        };
+        Event::new(level, "outcome", format!("nl-import: {message}"))
+            .with("exit_code", summary.exit_code)
+            .write_to(stderr)?;
     }
     if summary.resumable && summary.status != RunStatus::Done {
-        writeln!(
-            stderr,
-            "nl-import: run #{} is resumable: run the same command again to continue",
-            summary.run_id
-        )?;
+        Event::info(
+            "resumable",
+            format!(
+                "nl-import: run #{} is resumable: run the same command again to continue",
+                summary.run_id
+            ),
+        )
+        .with("run_id", summary.run_id)
+        .write_to(stderr)?;
+    }
+    if output::is_json() && !cfg.quiet {
+        summary_event(summary).write_to(stderr)?;
     }
     if cfg.input.json {
         serde_json::to_writer_pretty(&mut *stdout, summary)?;
@@ -270,10 +292,127 @@ pub(super) fn print(
     )?;
     writeln!(
         stdout,
+        "workbook: {}",
+        summary.reports.rejected_xlsx.display()
+    )?;
+    writeln!(
+        stdout,
         "summary: {}",
         summary.reports.summary_json.display()
     )?;
     Ok(())
+}
+
+/// The figures of `--metrics-file` (the exit code, duration and times are added when it is
+/// written).
+pub(super) fn metrics(cfg: &ImportConfig, summary: &ImportSummary) -> Metrics {
+    let mut m = Metrics::new("import", Some(cfg.source.as_deref().unwrap_or_default()));
+    let s = &summary.session;
+    m.gauge(
+        "rows_read",
+        "Data rows read in the run, every session (imported + unchanged + rejected + pending).",
+        summary.rows_read as f64,
+    )
+    .gauge(
+        "rows_imported",
+        "Leads the API accepted in the run.",
+        summary.imported as f64,
+    )
+    .gauge(
+        "rows_unchanged",
+        "Valid rows not sent because the API already holds the same payload.",
+        summary.unchanged as f64,
+    )
+    .gauge(
+        "rows_pending",
+        "Rows read but not settled (a resume sends them).",
+        summary.pending as f64,
+    );
+    m.rejected_by_class(&summary.rejected_by_class);
+    m.gauge(
+        "leads_new",
+        "Leads accepted in the last session that the state file did not know.",
+        summary.new as f64,
+    )
+    .gauge(
+        "leads_changed",
+        "Leads accepted in the last session whose payload had changed.",
+        summary.changed as f64,
+    )
+    .gauge(
+        "requests",
+        "Requests sent in the last session, retries included.",
+        s.counts.requests as f64,
+    )
+    .gauge(
+        "throttled_requests",
+        "Answers 429 (Too Many Requests) in the last session; should stay 0.",
+        s.counts.throttled as f64,
+    )
+    .gauge(
+        "retries",
+        "Attempts after the first in the last session.",
+        s.counts.retries as f64,
+    )
+    .gauge(
+        "transport_errors",
+        "Connections refused or dropped and timeouts in the last session.",
+        s.counts.transport_errors as f64,
+    )
+    .gauge(
+        "quota_used_ratio",
+        "Requests sent as a share of what the rate limit allowed over the sending time.",
+        s.quota_used,
+    );
+    if let Some(d) = &summary.deletion {
+        m.gauge(
+            "leads_deleted",
+            "Leads --delete-missing deleted in the last session.",
+            d.deleted as f64,
+        );
+    }
+    m
+}
+
+/// The summary's figures as a stderr event (for `--log-format json`, where a log shipper
+/// may be all that reads the run).
+fn summary_event(summary: &ImportSummary) -> Event {
+    let s = &summary.session;
+    Event::new(
+        if summary.exit_code == exit::FATAL {
+            Level::Error
+        } else {
+            Level::Info
+        },
+        "summary",
+        format!(
+            "run #{} {}: {} rows read = {} imported + {} unchanged + {} rejected + {} pending",
+            summary.run_id,
+            summary.status.as_str(),
+            summary.rows_read,
+            summary.imported,
+            summary.unchanged,
+            summary.rejected,
+            summary.pending
+        ),
+    )
+    .with("command", summary.command)
+    .with("run_id", summary.run_id)
+    .with("status", summary.status)
+    .with("exit_code", summary.exit_code)
+    .with("input", &summary.input)
+    .with("rows_read", summary.rows_read)
+    .with("rows_settled", summary.rows_read - summary.pending)
+    .with("imported", summary.imported)
+    .with("unchanged", summary.unchanged)
+    .with("rejected", summary.rejected)
+    .with("pending", summary.pending)
+    .with("rejected_by_class", &summary.rejected_by_class)
+    .with("requests", s.counts.requests)
+    .with("throttled", s.counts.throttled)
+    .with("quota_used", s.quota_used)
+    .with("duration_ms", s.duration_ms)
+    .with("summary_json", &summary.reports.summary_json)
 }
 
 fn print_deletion(d: &Deletion, stdout: &mut dyn Write) -> Result<()> {
@@ -313,10 +452,12 @@ pub(super) fn print_dry_run(
     stderr: &mut dyn Write,
 ) -> Result<()> {
     if !cfg.quiet && summary.rejected > 0 {
-        write!(stderr, "{}", counts.table())?;
+        output::rejects(counts).write_to(stderr)?;
     }
     if let Some(message) = &summary.message {
-        writeln!(stderr, "nl-import: {message}")?;
+        Event::warn("outcome", format!("nl-import: {message}"))
+            .with("exit_code", summary.exit_code)
+            .write_to(stderr)?;
     }
     if cfg.input.json {
         serde_json::to_writer_pretty(&mut *stdout, summary)?;
@@ -353,6 +494,11 @@ pub(super) fn print_dry_run(
         stdout,
         "report:  {}",
         summary.reports.rejected_csv.display()
+    )?;
+    writeln!(
+        stdout,
+        "workbook: {}",
+        summary.reports.rejected_xlsx.display()
     )?;
     Ok(())
 }

@@ -54,7 +54,15 @@ pub use self::view::MappingSummary;
 
 /// The report columns `check` and `import` write before the original ones; they are skipped
 /// when a fixed `rejected.csv` is read back, so it can be imported as it is.
-pub const REPORT_COLUMNS: [&str; 4] = ["_row", "_error_class", "_error_field", "_error_message"];
+pub const REPORT_COLUMNS: [&str; 7] = [
+    "_row",
+    "_error_class",
+    "_error_field",
+    "_error_message",
+    "_fix",
+    "_line",
+    "_fingerprint",
+];
 
 /// What a column feeds.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

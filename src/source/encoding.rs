@@ -83,10 +83,10 @@ impl FieldDecoder {
         match self {
             FieldDecoder::Utf8 => std::str::from_utf8(bytes)
                 .map(Cow::Borrowed)
-                .map_err(|_| String::from_utf8_lossy(bytes).into_owned()),
+                .map_err(|_| crate::report::guard::escape_invalid_utf8(bytes)),
             FieldDecoder::Utf16 => {
                 let text = std::str::from_utf8(bytes)
-                    .map_err(|_| String::from_utf8_lossy(bytes).into_owned())?;
+                    .map_err(|_| crate::report::guard::escape_invalid_utf8(bytes))?;
                 if text.contains(char::REPLACEMENT_CHARACTER) {
                     Err(text.to_owned())
                 } else {

@@ -227,6 +227,9 @@ pub struct Source {
     report: ReportHandle,
     counters: Counters,
     header_line: u64,
+    /// The input is a report of an earlier run (a CSV one's guard is taken off as it is
+    /// read).
+    earlier: Option<crate::report::ReportLayout>,
 }
 
 impl fmt::Debug for Source {
@@ -276,6 +279,7 @@ impl Source {
             report: ReportHandle::new(report),
             counters,
             header_line: 0,
+            earlier: None,
         };
         source.read_header()?;
         let mut first = RawRow::default();
@@ -428,6 +432,10 @@ impl Source {
             }
             headers.push(name.into_owned());
         }
+        self.earlier = match self.rows {
+            Rows::Csv(_) => crate::report::readback::read_header(&mut headers),
+            Rows::Sheet(_) => crate::report::readback::for_workbook(&headers),
+        };
         self.headers = headers;
         self.columns = columns;
         Ok(())
@@ -616,6 +624,9 @@ impl Source {
         row.row = self.next_row;
         row.line = raw.start;
         row.malformed = None;
+        if let Some(earlier) = &self.earlier {
+            earlier.restore(&mut row.record);
+        }
         if let Some(problem) = raw.problem {
             row.malformed = Some(self.describe(&problem, raw.start));
             return;
@@ -714,6 +725,11 @@ impl Source {
             return Ok(true);
         }
         self.advance(row)
+    }
+
+    /// Whether the input is a report of an earlier run, and its layout.
+    pub fn report_layout(&self) -> Option<&crate::report::ReportLayout> {
+        self.earlier.as_ref()
     }
 
     /// An estimate of the data rows in the whole file, from the size of the rows read so far

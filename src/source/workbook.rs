@@ -220,6 +220,10 @@ fn choose_sheet(book: &Book, wanted: Option<&str>) -> Result<String, String> {
                 )),
             }
         }
+        // Our own rejected.xlsx sent back: its rows, not its summary.
+        None if let Some(rows) = crate::report::readback::default_sheet(&names) => {
+            Ok(names[rows].clone())
+        }
         None => meta
             .iter()
             .find(|s| s.typ == SheetType::WorkSheet && s.visible == SheetVisible::Visible)
