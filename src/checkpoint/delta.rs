@@ -112,6 +112,13 @@ impl Delta {
         self.len() == 0
     }
 
+    /// A delta of these keys and hashes, as a state file would give them.
+    #[cfg(test)]
+    pub(crate) fn from_pairs(pairs: impl IntoIterator<Item = (u128, u64)>) -> Delta {
+        let (keys, hashes) = pairs.into_iter().unzip();
+        Delta::build(keys, hashes, FxHashMap::default())
+    }
+
     /// The hash the delta table itself holds for `key`.
     fn stored(&self, key: u128) -> Option<u64> {
         let at = self.keys.binary_search(&key).ok()?;

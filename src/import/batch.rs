@@ -1,7 +1,8 @@
-//! Reading and batching: the reader thread pulls checked rows from the [`Pipeline`],
-//! serialises each valid lead once, compares it with the delta state ([`compare`], also the
-//! dry run's), sets aside those the API already holds unchanged, cuts the rest into
-//! batches, and hands everything over to the coordinator in file order.
+//! Reading and batching: the validation workers serialise each valid lead once and compare
+//! it with the delta state ([`Compare`], through [`compare`], also the dry run's); the
+//! reader thread pulls the checked rows from the [`Pipeline`] in file order, sets aside
+//! those the API already holds unchanged, cuts the rest into batches, and hands everything
+//! over to the coordinator.
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use tokio::sync::mpsc;
 use crate::checkpoint::delta::Delta;
 use crate::checkpoint::{Rejection, SettledRow, lead_key};
 use crate::lead::Lead;
-use crate::pipeline::{IndexKeys, Outcome, Pipeline};
+use crate::pipeline::{Finish, IndexKeys, Outcome, Pipeline};
 use crate::report::RejectedRow;
 use crate::source::SourceError;
 use crate::stats::Stats;
@@ -45,8 +46,8 @@ impl std::io::Write for HashWriter {
 
 impl Payload {
     /// The payload of a valid row's `lead`, whose identities are `keys`: the hash of its
-    /// JSON (as [`Payload::json`] writes it), computed as it is written, without keeping
-    /// it (most leads of a nightly run are unchanged and not sent).
+    /// JSON (as [`Compare`] writes it), computed as it is written, without keeping it (the
+    /// dry run's, which sends nothing).
     pub(super) fn of(lead: &Lead, keys: &IndexKeys) -> Payload {
         let mut hasher = HashWriter(xxhash_rust::xxh3::Xxh3::new());
         serde_json::to_writer(&mut hasher, lead).expect("a lead always serialises");
@@ -54,11 +55,6 @@ impl Payload {
             hash: hasher.0.digest(),
             key: lead_key(keys).expect("a valid row identifies its lead"),
         }
-    }
-
-    /// The lead as JSON, as sent (its hash is [`Payload::hash`]).
-    pub(super) fn json(lead: &Lead) -> String {
-        serde_json::to_string(lead).expect("a lead always serialises")
     }
 }
 
@@ -81,6 +77,74 @@ pub(super) fn compare(delta: Option<&Delta>, payload: &Payload) -> Change {
         Some(_) => Change::Changed,
     }
 }
+
+/// A valid lead as the validation workers leave it for the reader ([`Compare`]).
+#[derive(Debug)]
+pub(super) enum Finished {
+    /// The API holds this payload already: not sent (the lead is dropped on the worker).
+    Unchanged,
+    /// New or changed: to send.
+    Send(ToSend),
+}
+
+/// A lead to send, serialised on a worker.
+#[derive(Debug)]
+pub(super) struct ToSend {
+    /// Its `lead_id`.
+    pub lead_id: String,
+    /// Its JSON, as sent.
+    pub json: String,
+    /// The hash of `json` and the lead's key in the delta state.
+    pub payload: Payload,
+    /// Whether it is new to the delta state (else changed).
+    pub new: bool,
+}
+
+/// The import's per-lead work, run on the validation workers: serialise the lead, hash
+/// it, compare it with the delta state. A nightly rerun where most leads are unchanged
+/// thus spreads its real work over the workers (as `check` does), and the reader thread
+/// only counts the unchanged rows.
+#[derive(Debug)]
+pub(super) struct Compare {
+    /// The delta state; `None` sends everything.
+    delta: Option<Delta>,
+}
+
+impl Compare {
+    /// Compares with `delta` (`None`: `--full`).
+    pub(super) fn new(delta: Option<Delta>) -> Compare {
+        Compare { delta }
+    }
+}
+
+impl Finish for Compare {
+    type Output = Finished;
+
+    fn finish(&self, lead: Lead, keys: &IndexKeys, scratch: &mut Vec<u8>) -> Finished {
+        scratch.clear();
+        serde_json::to_writer(&mut *scratch, &lead).expect("a lead always serialises");
+        let payload = Payload {
+            hash: xxhash_rust::xxh3::xxh3_64(scratch),
+            key: lead_key(keys).expect("a valid row identifies its lead"),
+        };
+        match compare(self.delta.as_ref(), &payload) {
+            Change::Unchanged => Finished::Unchanged,
+            change => Finished::Send(ToSend {
+                lead_id: lead.lead_id,
+                json: String::from_utf8(scratch.clone()).expect("serde_json writes UTF-8"),
+                payload,
+                new: change == Change::New,
+            }),
+        }
+    }
+
+    fn wants_record(&self, output: &Finished) -> bool {
+        matches!(output, Finished::Send(_))
+    }
+}
+
+/// The pipeline of an import: valid rows come finished by [`Compare`].
+pub(super) type ImportPipeline = Pipeline<Compare>;
 
 /// A batch on its way from the reader to an upload task.
 #[derive(Debug)]
@@ -178,8 +242,6 @@ impl Collected {
 pub(super) struct ReaderSetup {
     /// Leads per batch.
     pub batch_size: usize,
-    /// The delta state; `None` sends everything.
-    pub delta: Option<Delta>,
     /// Where to count rows.
     pub stats: Arc<Stats>,
 }
@@ -201,33 +263,42 @@ impl Reader<'_> {
     }
 
     /// Takes one valid row: unchanged, or into the open batch (handed over when full).
-    fn valid(&mut self, row: u64, lead: Lead, keys: IndexKeys, record: Option<ByteRecord>) -> bool {
-        let payload = Payload::of(&lead, &keys);
-        let change = compare(self.setup.delta.as_ref(), &payload);
-        if change == Change::Unchanged {
-            Stats::add(&self.setup.stats.unchanged, 1);
-            self.collected.unchanged.push(SettledRow { row, keys });
-            return true;
-        }
+    fn valid(
+        &mut self,
+        row: u64,
+        lead: Finished,
+        keys: IndexKeys,
+        record: Option<ByteRecord>,
+    ) -> bool {
+        let lead = match lead {
+            Finished::Unchanged => {
+                Stats::add(&self.setup.stats.unchanged, 1);
+                self.collected.unchanged.push(SettledRow { row, keys });
+                return true;
+            }
+            Finished::Send(lead) => lead,
+        };
         let size = self.setup.batch_size;
         let batch = self.open.get_or_insert_with(|| PendingBatch {
             seq: 0,
             leads: Vec::with_capacity(size),
         });
         Stats::add(&self.setup.stats.leads_queued, 1);
-        let json = Payload::json(&lead);
-        debug_assert_eq!(xxhash_rust::xxh3::xxh3_64(json.as_bytes()), payload.hash);
+        debug_assert_eq!(
+            xxhash_rust::xxh3::xxh3_64(lead.json.as_bytes()),
+            lead.payload.hash
+        );
         batch.leads.push(PendingLead {
             lead: BatchLead {
                 row,
                 lead_id: lead.lead_id,
-                json,
+                json: lead.json,
             },
             keys,
-            key: payload.key,
+            key: lead.payload.key,
             record: record.expect("a valid row keeps its record"),
-            hash: payload.hash,
-            new: change == Change::New,
+            hash: lead.payload.hash,
+            new: lead.new,
         });
         if batch.leads.len() < size {
             return true;
@@ -240,7 +311,7 @@ impl Reader<'_> {
 /// The reader thread: every row of `pipeline`, handed over through `tx` in file order,
 /// then [`Handover::End`].
 pub(super) fn read_batches(
-    pipeline: &mut Pipeline,
+    pipeline: &mut ImportPipeline,
     tx: &mpsc::Sender<Handover>,
     setup: &ReaderSetup,
 ) {
@@ -313,21 +384,62 @@ pub(super) fn read_batches(
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_streamed_hash_is_the_hash_of_the_json_sent() {
-        let lead: Lead = serde_json::from_str(
-            r#"{"lead_id":"c-1","name":"Ann \"A\" é","phone":"+14155550100","tags":["a","b"],"customFields":{"n":3}}"#,
-        )
-        .unwrap();
+    fn lead(json: &str) -> (Lead, IndexKeys) {
+        let lead: Lead = serde_json::from_str(json).unwrap();
         let keys = IndexKeys {
             phone: Some(14155550100),
             id: None,
         };
+        (lead, keys)
+    }
+
+    const ANN: &str = r#"{"lead_id":"c-1","name":"Ann \"A\" é","phone":"+14155550100","tags":["a","b"],"customFields":{"n":3}}"#;
+
+    #[test]
+    fn the_streamed_hash_is_the_hash_of_the_json_sent() {
+        let (lead, keys) = lead(ANN);
         let payload = Payload::of(&lead, &keys);
+        let Finished::Send(sent) = Compare::new(None).finish(lead.clone(), &keys, &mut Vec::new())
+        else {
+            panic!("--full sends everything");
+        };
+        assert_eq!(sent.json, serde_json::to_string(&lead).unwrap());
         assert_eq!(
             payload.hash,
-            xxhash_rust::xxh3::xxh3_64(Payload::json(&lead).as_bytes())
+            xxhash_rust::xxh3::xxh3_64(sent.json.as_bytes())
+        );
+        assert_eq!(
+            (sent.payload.hash, sent.payload.key),
+            (payload.hash, payload.key)
         );
         assert_eq!(Some(payload.key), lead_key(&keys));
+        assert!(sent.new);
+    }
+
+    #[test]
+    fn the_workers_compare_with_the_delta_state() {
+        let (ann, keys) = lead(ANN);
+        let (changed, _) = lead(&ANN.replace("Ann", "Anne"));
+        let payload = Payload::of(&ann, &keys);
+        let compare = Compare::new(Some(Delta::from_pairs([(payload.key, payload.hash)])));
+        let mut scratch = b"left from the last lead".to_vec();
+        let unchanged = compare.finish(ann.clone(), &keys, &mut scratch);
+        assert!(matches!(unchanged, Finished::Unchanged));
+        assert!(!compare.wants_record(&unchanged));
+        let Finished::Send(sent) = compare.finish(changed.clone(), &keys, &mut scratch) else {
+            panic!("a changed lead is sent");
+        };
+        assert!(!sent.new, "known, with another payload");
+        assert_eq!(sent.json, serde_json::to_string(&changed).unwrap());
+        assert!(compare.wants_record(&Finished::Send(sent)));
+        // Another lead (another phone) is new.
+        let other = IndexKeys {
+            phone: Some(14155550101),
+            id: None,
+        };
+        let Finished::Send(sent) = compare.finish(ann, &other, &mut scratch) else {
+            panic!("a new lead is sent");
+        };
+        assert!(sent.new);
     }
 }

@@ -13,7 +13,7 @@ use anyhow::{Context, Result, anyhow};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use super::batch::{Collected, Handover, PendingBatch, ReaderSetup, read_batches};
+use super::batch::{Collected, Handover, ImportPipeline, PendingBatch, ReaderSetup, read_batches};
 use super::deletes::{self, Deletion};
 use super::plan::InputStamp;
 use super::shutdown::{Reason, Shutdown};
@@ -21,7 +21,6 @@ use crate::checkpoint::{AcceptedLead, BatchRecord, Checkpoint, Rejection, RunSta
 use crate::config::ImportConfig;
 use crate::lead::{ErrorClass, Problem};
 use crate::output::{self, Event};
-use crate::pipeline::Pipeline;
 use crate::report::RejectedRow;
 use crate::source::{FieldDecoder, SourceError};
 use crate::stats::{Counts, Stats};
@@ -148,7 +147,7 @@ impl<'a> Coordinator<'a> {
     /// is stopped.
     pub(super) async fn run(
         mut self,
-        mut pipeline: Pipeline,
+        mut pipeline: ImportPipeline,
         reader: ReaderSetup,
         uploader: Arc<Uploader>,
         shutdown: &Shutdown,
