@@ -13,27 +13,47 @@ use super::{AcceptedLead, Checkpoint, decode_key, decode_keys, encode_key, lead_
 
 /// The payload hashes of a scope's leads, by lead key, loaded in one scan.
 ///
-/// The keys are 128-bit hashes, so they are spread evenly: the delta is kept as the keys
-/// in sorted order (the order the state file's primary key gives them in, so loading is
-/// appending), their hashes beside them, and a table of where each run of keys sharing
-/// their top bits starts, with about one key per run. A look-up reads the table, then one
-/// or two keys: as few memory accesses as a hash table, without the cost of building one
-/// (inserting a million keys at random places took most of the loading time), and in 28
-/// bytes a lead.
+/// The keys are 128-bit hashes, so they are spread evenly. The delta is a table of half
+/// again as many slots as keys, where a key's home slot is its place in proportion (its
+/// top 64 bits times the number of homes, over 2^64): keys are laid out in ascending order,
+/// each in its home slot or, when an earlier key took that one, in the next free slot; a
+/// slot no key took holds a copy of the next key. Loading is appending, because the state
+/// file's primary key gives the keys in order (inserting a million keys into a hash table
+/// at random places took most of the loading time), and a look-up reads the key's home
+/// slot and, now and then, the one after it: one random memory access (the nightly rerun
+/// looks up every lead of the export, and each access that misses the cache costs more
+/// than the rest of the look-up). 36 bytes a lead.
 #[derive(Debug, Default)]
 pub struct Delta {
-    /// Lead keys, ascending.
-    keys: Vec<u128>,
-    /// The payload hash of each key.
-    hashes: Vec<u64>,
-    /// `starts[b]`: the first key whose top `bits` bits are `b` or more; one more entry
-    /// at the end (the number of keys).
-    starts: Vec<u32>,
-    /// Top bits of a key that select its run.
-    bits: u32,
+    /// Keys ascending, each at or after its home slot; free slots hold a copy of the slot
+    /// after them.
+    slots: Vec<Slot>,
+    /// Keys in `slots`.
+    keys: usize,
+    /// Home slots: a key's home is `hi * homes / 2^64`.
+    homes: u64,
     /// Payloads not merged into the delta table yet (left by a killed session): they
     /// replace what the table says.
     newer: FxHashMap<u128, u64>,
+}
+
+/// A key of the delta (as its two halves, so that a slot takes 24 bytes) and its hash.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    hi: u64,
+    lo: u64,
+    hash: u64,
+}
+
+impl Slot {
+    fn key(&self) -> (u64, u64) {
+        (self.hi, self.lo)
+    }
+}
+
+/// The halves of `key`, as a [`Slot`] holds them.
+fn halves(key: u128) -> (u64, u64) {
+    ((key >> 64) as u64, key as u64)
 }
 
 impl Delta {
@@ -46,39 +66,37 @@ impl Delta {
             pairs.sort_by_key(|p| p.0);
             (keys, hashes) = pairs.into_iter().unzip();
         }
-        // Equal neighbours: keep the last one's hash.
-        if keys.windows(2).any(|w| w[0] == w[1]) {
-            let mut kept_keys: Vec<u128> = Vec::with_capacity(keys.len());
-            let mut kept_hashes: Vec<u64> = Vec::with_capacity(keys.len());
-            for (key, hash) in keys.into_iter().zip(hashes) {
-                if kept_keys.last() == Some(&key) {
-                    *kept_hashes.last_mut().expect("one per key") = hash;
-                } else {
-                    kept_keys.push(key);
-                    kept_hashes.push(hash);
-                }
+        let homes = (keys.len() + keys.len() / 2) as u64;
+        let mut slots: Vec<Slot> = Vec::with_capacity(keys.len() + keys.len() / 2 + 64);
+        let mut count = 0;
+        for (key, hash) in keys.into_iter().zip(hashes) {
+            let (hi, lo) = halves(key);
+            let slot = Slot { hi, lo, hash };
+            if let Some(last) = slots.last_mut()
+                && last.key() == slot.key()
+            {
+                // Equal neighbours: keep the last one's hash.
+                last.hash = hash;
+                continue;
             }
-            (keys, hashes) = (kept_keys, kept_hashes);
-        }
-        // About one key per run; at least one bit, at most 2^31 runs.
-        let bits = (usize::BITS - keys.len().leading_zeros()).clamp(1, 31);
-        let runs = 1usize << bits;
-        let mut starts = Vec::with_capacity(runs + 1);
-        let mut at = 0usize;
-        for run in 0..runs as u128 {
-            while at < keys.len() && (keys[at] >> (128 - bits)) < run {
-                at += 1;
+            let home = Delta::home(hi, homes);
+            if slots.len() < home {
+                slots.resize(home, slot);
             }
-            starts.push(u32::try_from(at).unwrap_or(u32::MAX));
+            slots.push(slot);
+            count += 1;
         }
-        starts.push(u32::try_from(keys.len()).unwrap_or(u32::MAX));
         Delta {
-            keys,
-            hashes,
-            starts,
-            bits,
+            slots,
+            keys: count,
+            homes,
             newer,
         }
+    }
+
+    /// The home slot of a key whose top half is `hi`: in proportion, so in key order.
+    fn home(hi: u64, homes: u64) -> usize {
+        ((u128::from(hi) * u128::from(homes)) >> 64) as usize
     }
 
     /// The hash of the payload last accepted for the lead `key`, if the API holds it.
@@ -88,18 +106,26 @@ impl Delta {
         {
             return Some(*hash);
         }
-        if self.keys.is_empty() {
-            return None;
-        }
-        let run = (key >> (128 - self.bits)) as usize;
-        let (from, to) = (self.starts[run] as usize, self.starts[run + 1] as usize);
-        let at = from + self.keys[from..to].iter().position(|k| *k >= key)?;
-        (self.keys[at] == key).then(|| self.hashes[at])
+        self.stored(key)
+    }
+
+    /// The hash the delta table itself holds for `key`.
+    fn stored(&self, key: u128) -> Option<u64> {
+        let (hi, lo) = halves(key);
+        let from = Delta::home(hi, self.homes);
+        // Every slot from the home to the key's own holds a smaller key: the first slot
+        // holding `key` or more is the key's, if the table has it.
+        let slot = self
+            .slots
+            .get(from..)?
+            .iter()
+            .find(|s| s.key() >= (hi, lo))?;
+        (slot.key() == (hi, lo)).then_some(slot.hash)
     }
 
     /// Leads known.
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.keys
             + self
                 .newer
                 .keys()
@@ -117,12 +143,6 @@ impl Delta {
     pub(crate) fn from_pairs(pairs: impl IntoIterator<Item = (u128, u64)>) -> Delta {
         let (keys, hashes) = pairs.into_iter().unzip();
         Delta::build(keys, hashes, FxHashMap::default())
-    }
-
-    /// The hash the delta table itself holds for `key`.
-    fn stored(&self, key: u128) -> Option<u64> {
-        let at = self.keys.binary_search(&key).ok()?;
-        Some(self.hashes[at])
     }
 }
 
@@ -520,8 +540,8 @@ mod tests {
     }
 
     #[test]
-    fn keys_at_both_ends_of_the_key_space_share_runs_with_their_neighbours() {
-        // Many keys in the first and the last run: the run table must still tell them apart.
+    fn keys_at_both_ends_of_the_key_space_crowding_their_home_slots() {
+        // Many keys with the first and the last home slot: each pushed past its home.
         let mut held: Vec<u128> = (0..50).chain(u128::MAX - 49..=u128::MAX).collect();
         held.push(1 << 127);
         let hashes: Vec<u64> = held.iter().map(|k| (*k % 1000) as u64).collect();
@@ -532,6 +552,37 @@ mod tests {
         }
         for key in [50, 51, (1 << 127) - 1, (1 << 127) + 1, u128::MAX - 50] {
             assert_eq!(delta.get(key), None, "{key:x}");
+        }
+    }
+
+    #[test]
+    fn the_delta_agrees_with_a_map_whatever_the_spread_of_its_keys() {
+        use std::collections::BTreeMap;
+        // Clusters (keys sharing their top half, so one home slot; neighbours in the low
+        // half), gaps, and hash-spread keys, in one table, with keys given twice.
+        let mut oracle: BTreeMap<u128, u64> = BTreeMap::new();
+        let (mut keys, mut hashes) = (Vec::new(), Vec::new());
+        let mut add = |key: u128, hash: u64| {
+            oracle.insert(key, hash);
+            keys.push(key);
+            hashes.push(hash);
+        };
+        for i in 0..300u64 {
+            let spread = xxhash_rust::xxh3::xxh3_128(&i.to_le_bytes());
+            add(spread, i);
+            add(((i as u128 % 7) << 64) | (i as u128 * 3), i + 1000);
+            add(((u64::MAX - i % 5) as u128) << 64 | i as u128, i + 2000);
+            if i % 10 == 0 {
+                add(spread, i + 3000);
+            }
+        }
+        let delta = Delta::build(keys, hashes, FxHashMap::default());
+        assert_eq!(delta.len(), oracle.len());
+        for (key, hash) in &oracle {
+            assert_eq!(delta.get(*key), Some(*hash), "{key:x}");
+            for near in [key.wrapping_add(1), key.wrapping_sub(1), key ^ (1 << 64)] {
+                assert_eq!(delta.get(near), oracle.get(&near).copied(), "{near:x}");
+            }
         }
     }
 
