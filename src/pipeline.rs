@@ -63,9 +63,26 @@ pub trait Finish: Send + Sync + 'static {
     /// What a valid row is handed out as.
     type Output: Send + 'static;
 
+    /// What [`Finish::ahead`] learns of a lead from its identities alone.
+    type Ahead: Copy + Default + Send + 'static;
+
+    /// Looks up what `finish` will need of a lead whose identities are `keys`. It runs for
+    /// every valid row of a chunk in one tight loop before `finish` runs for each, so that
+    /// the memory accesses of consecutive rows overlap: a random access into a large table
+    /// costs more than everything else a look-up does, and waiting for each in turn,
+    /// between the serialisations, costs it in full every time.
+    fn ahead(&self, keys: &IndexKeys) -> Self::Ahead;
+
     /// Turns the `lead` of a valid row whose identities are `keys` into what is handed
-    /// out; `scratch` is the worker's own buffer, kept from row to row.
-    fn finish(&self, lead: Lead, keys: &IndexKeys, scratch: &mut Vec<u8>) -> Self::Output;
+    /// out, with what [`Finish::ahead`] found for it; `scratch` is the worker's own
+    /// buffer, kept from row to row.
+    fn finish(
+        &self,
+        lead: Lead,
+        keys: &IndexKeys,
+        ahead: Self::Ahead,
+        scratch: &mut Vec<u8>,
+    ) -> Self::Output;
 
     /// Whether the row's record is wanted beside `output` (it is copied for each row that
     /// wants it).
@@ -81,9 +98,32 @@ pub struct KeepLead;
 
 impl Finish for KeepLead {
     type Output = Lead;
+    type Ahead = ();
 
-    fn finish(&self, lead: Lead, _: &IndexKeys, _: &mut Vec<u8>) -> Lead {
+    fn ahead(&self, _: &IndexKeys) {}
+
+    fn finish(&self, lead: Lead, _: &IndexKeys, (): (), _: &mut Vec<u8>) -> Lead {
         lead
+    }
+}
+
+/// A worker's buffers for [`Finish`], kept from chunk to chunk.
+struct Finishing<F: Finish> {
+    /// The leads of a chunk, as validation built them.
+    built: Vec<Option<Lead>>,
+    /// What [`Finish::ahead`] found for each.
+    ahead: Vec<F::Ahead>,
+    /// The finisher's own buffer.
+    scratch: Vec<u8>,
+}
+
+impl<F: Finish> Default for Finishing<F> {
+    fn default() -> Self {
+        Finishing {
+            built: Vec::new(),
+            ahead: Vec::new(),
+            scratch: Vec::new(),
+        }
     }
 }
 
@@ -515,12 +555,12 @@ impl<F: Finish> Engine<F> {
             let finisher = Arc::clone(&finisher);
             let report = report.clone();
             threads.push(thread::spawn(move || {
-                let mut scratch = Vec::new();
+                let mut finishing = Finishing::<F>::default();
                 for mut chunk in rx {
                     validate_chunk(
                         &mut chunk,
                         &validator,
-                        (&*finisher, &mut scratch),
+                        (&*finisher, &mut finishing),
                         setup,
                         report.as_deref(),
                     );
@@ -918,7 +958,7 @@ impl<T> Reader<'_, T> {
 fn validate_chunk<F: Finish>(
     chunk: &mut Chunk<F::Output>,
     validator: &Validator,
-    (finisher, scratch): (&F, &mut Vec<u8>),
+    (finisher, finishing): (&F, &mut Finishing<F>),
     setup: WorkerSetup,
     report: Option<&ReportLayout>,
 ) {
@@ -932,9 +972,12 @@ fn validate_chunk<F: Finish>(
     if pre.len() < *len {
         pre.resize_with(*len, Pre::default);
     }
-    if setup.leads {
-        leads.clear();
-    }
+    let Finishing {
+        built,
+        ahead,
+        scratch,
+    } = finishing;
+    built.clear();
     let mut fields: Vec<Cow<'_, str>> = Vec::with_capacity(setup.width);
     for (raw, pre) in raw[..*len].iter().zip(pre.iter_mut()) {
         pre.reset();
@@ -944,18 +987,31 @@ fn validate_chunk<F: Finish>(
             pre.problems = problems;
             pre.original = original;
             if setup.leads {
-                leads.push(None);
+                built.push(None);
             }
             continue;
         }
         let lead = pre_validate(raw, pre, &mut fields, validator, setup);
         if setup.leads {
-            let keys = IndexKeys {
-                phone: pre.phone,
-                id: pre.id,
-            };
-            leads.push(lead.map(|lead| finisher.finish(lead, &keys, scratch)));
+            built.push(lead);
         }
+    }
+    if !setup.leads {
+        return;
+    }
+    let keys = |pre: &Pre| IndexKeys {
+        phone: pre.phone,
+        id: pre.id,
+    };
+    // The look-ups of the whole chunk first, then the leads one by one.
+    ahead.clear();
+    ahead.extend(built.iter().zip(pre.iter()).map(|(lead, pre)| match lead {
+        Some(_) => finisher.ahead(&keys(pre)),
+        None => F::Ahead::default(),
+    }));
+    leads.clear();
+    for ((lead, pre), ahead) in built.drain(..).zip(pre.iter()).zip(ahead.iter()) {
+        leads.push(lead.map(|lead| finisher.finish(lead, &keys(pre), *ahead, scratch)));
     }
 }
 

@@ -71,9 +71,14 @@ pub(super) enum Change {
 
 /// Compares `payload` with the delta state (`None`: `--full`, everything is sent).
 pub(super) fn compare(delta: Option<&Delta>, payload: &Payload) -> Change {
-    match delta.and_then(|d| d.get(payload.key)) {
+    compare_known(delta.and_then(|d| d.get(payload.key)), payload.hash)
+}
+
+/// Compares a payload's `hash` with the hash the delta state holds for its lead.
+fn compare_known(known: Option<u64>, hash: u64) -> Change {
+    match known {
         None => Change::New,
-        Some(hash) if hash == payload.hash => Change::Unchanged,
+        Some(known) if known == hash => Change::Unchanged,
         Some(_) => Change::Changed,
     }
 }
@@ -119,15 +124,28 @@ impl Compare {
 
 impl Finish for Compare {
     type Output = Finished;
+    /// The lead's key and the hash the delta state holds for it.
+    type Ahead = (u128, Option<u64>);
 
-    fn finish(&self, lead: Lead, keys: &IndexKeys, scratch: &mut Vec<u8>) -> Finished {
+    fn ahead(&self, keys: &IndexKeys) -> (u128, Option<u64>) {
+        let key = lead_key(keys).expect("a valid row identifies its lead");
+        (key, self.delta.as_ref().and_then(|d| d.get(key)))
+    }
+
+    fn finish(
+        &self,
+        lead: Lead,
+        _: &IndexKeys,
+        (key, known): (u128, Option<u64>),
+        scratch: &mut Vec<u8>,
+    ) -> Finished {
         scratch.clear();
         serde_json::to_writer(&mut *scratch, &lead).expect("a lead always serialises");
         let payload = Payload {
             hash: xxhash_rust::xxh3::xxh3_64(scratch),
-            key: lead_key(keys).expect("a valid row identifies its lead"),
+            key,
         };
-        match compare(self.delta.as_ref(), &payload) {
+        match compare_known(known, payload.hash) {
             Change::Unchanged => Finished::Unchanged,
             change => Finished::Send(ToSend {
                 lead_id: lead.lead_id,
@@ -393,13 +411,20 @@ mod tests {
         (lead, keys)
     }
 
+    /// What a worker does with a lead: its look-up, then the rest.
+    fn finish(compare: &Compare, lead: Lead, keys: &IndexKeys, scratch: &mut Vec<u8>) -> Finished {
+        let ahead = compare.ahead(keys);
+        compare.finish(lead, keys, ahead, scratch)
+    }
+
     const ANN: &str = r#"{"lead_id":"c-1","name":"Ann \"A\" é","phone":"+14155550100","tags":["a","b"],"customFields":{"n":3}}"#;
 
     #[test]
     fn the_streamed_hash_is_the_hash_of_the_json_sent() {
         let (lead, keys) = lead(ANN);
         let payload = Payload::of(&lead, &keys);
-        let Finished::Send(sent) = Compare::new(None).finish(lead.clone(), &keys, &mut Vec::new())
+        let Finished::Send(sent) =
+            finish(&Compare::new(None), lead.clone(), &keys, &mut Vec::new())
         else {
             panic!("--full sends everything");
         };
@@ -423,10 +448,10 @@ mod tests {
         let payload = Payload::of(&ann, &keys);
         let compare = Compare::new(Some(Delta::from_pairs([(payload.key, payload.hash)])));
         let mut scratch = b"left from the last lead".to_vec();
-        let unchanged = compare.finish(ann.clone(), &keys, &mut scratch);
+        let unchanged = finish(&compare, ann.clone(), &keys, &mut scratch);
         assert!(matches!(unchanged, Finished::Unchanged));
         assert!(!compare.wants_record(&unchanged));
-        let Finished::Send(sent) = compare.finish(changed.clone(), &keys, &mut scratch) else {
+        let Finished::Send(sent) = finish(&compare, changed.clone(), &keys, &mut scratch) else {
             panic!("a changed lead is sent");
         };
         assert!(!sent.new, "known, with another payload");
@@ -437,7 +462,7 @@ mod tests {
             phone: Some(14155550101),
             id: None,
         };
-        let Finished::Send(sent) = compare.finish(ann, &other, &mut scratch) else {
+        let Finished::Send(sent) = finish(&compare, ann, &other, &mut scratch) else {
             panic!("a new lead is sent");
         };
         assert!(sent.new);
