@@ -427,6 +427,9 @@ enum Resolved<T> {
     },
 }
 
+/// A row's number, its line, and what became of it.
+type RowAt<T> = (u64, u64, Resolved<T>);
+
 /// The threads and the consuming end shared by [`Pipeline`] and [`Verdicts`].
 struct Engine<F: Finish> {
     results: Receiver<Chunk<F::Output>>,
@@ -617,7 +620,7 @@ impl<F: Finish> Engine<F> {
 
     /// The next row in file order, after the duplicate check: its row and line numbers and
     /// what became of it.
-    fn next_row(&mut self) -> Option<Result<(u64, u64, Resolved<F::Output>), SourceError>> {
+    fn next_row(&mut self) -> Option<Result<RowAt<F::Output>, SourceError>> {
         if self.finished {
             return None;
         }

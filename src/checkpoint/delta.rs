@@ -496,7 +496,7 @@ mod tests {
             ] {
                 assert_eq!(delta.len(), held.len(), "n = {n}");
                 for (i, key) in all.iter().enumerate() {
-                    let expected = (i % 2 == 0).then(|| *key as u64 ^ 0x55);
+                    let expected = (i % 2 == 0).then_some(*key as u64 ^ 0x55);
                     assert_eq!(delta.get(*key), expected, "n = {n}, key {key:x}");
                 }
             }
