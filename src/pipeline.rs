@@ -736,8 +736,9 @@ impl Pipeline {
 }
 
 impl<F: Finish> Pipeline<F> {
-    /// Starts like [`Pipeline::resume`] (an empty index and skip plan: from the start),
-    /// with `finisher` run on the workers over each valid row's lead.
+    /// Starts like [`Pipeline::resume`] (`index` and `skip` as there; a fresh index and an
+    /// empty plan read from the start), with `finisher` run on the workers over each valid
+    /// row's lead.
     pub fn resume_with(
         source: Source,
         validator: Validator,
