@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::config::{CheckConfig, InputConfig};
 use crate::exit;
 use crate::fsutil::{OutputFile, create_private_dir};
+use crate::interrupt::Interrupted;
 use crate::metrics::Metrics;
 use crate::output::{self, Event};
 use crate::pipeline::{Outcome, Pipeline, Verdict, Verdicts};
@@ -58,8 +59,25 @@ pub struct CheckSummary {
     pub mapping: crate::mapping::MappingSummary,
 }
 
-/// Runs a check; returns the exit code (0 all valid, 3 some rejected).
+/// What a check stopped by Ctrl-C or SIGTERM says.
+const INTERRUPTED: &str = "interrupted: the check stopped; no report was written";
+
+/// Runs a check; returns the exit code (0 all valid, 3 some rejected; 130 interrupted,
+/// within about a second whatever a worker is doing, and with no report written).
 pub fn run(cfg: &CheckConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<u8> {
+    let interrupt = crate::interrupt::install();
+    interrupt.set_mode(crate::interrupt::Mode::Prompt(INTERRUPTED));
+    match check(cfg, stdout, stderr) {
+        Err(e) if e.chain().any(|e| e.is::<Interrupted>()) => {
+            interrupt.acknowledge();
+            crate::interrupt::stopped_event(INTERRUPTED).write_to(stderr)?;
+            Ok(exit::INTERRUPTED)
+        }
+        other => other,
+    }
+}
+
+fn check(cfg: &CheckConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<u8> {
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let started = Instant::now();
     let input = &cfg.input;
@@ -85,22 +103,7 @@ pub fn run(cfg: &CheckConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) ->
     let encoding = source.decoder().name();
     let delimiter = source.delimiter().map(|d| (d as char).to_string());
 
-    create_private_dir(&input.report_dir).with_context(|| {
-        format!(
-            "cannot create report directory `{}`",
-            input.report_dir.display()
-        )
-    })?;
-    let mut report = ReportWriter::create(&input.report_dir, source.headers())
-        .with_context(|| format!("cannot write in `{}`", input.report_dir.display()))?
-        .with_mapping(&mapping);
-    let mut emit = match &cfg.emit_valid {
-        Some(path) => Some(
-            OutputFile::create(path)
-                .with_context(|| format!("cannot create `{}`", path.display()))?,
-        ),
-        None => None,
-    };
+    let (mut report, mut emit) = open_outputs(cfg, source.headers(), &mapping)?;
 
     // With `--emit-valid -` the leads own stdout, and the summary goes to stderr.
     let emit_to_stdout = emit.as_ref().is_some_and(OutputFile::is_stdout);
@@ -173,20 +176,49 @@ pub fn run(cfg: &CheckConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) ->
         print(input, &summary, stderr)?;
     }
     if let Some(path) = &input.metrics_file {
-        let mut metrics = Metrics::new("check", None);
-        metrics
-            .gauge("rows_read", "Data rows read.", summary.rows_read as f64)
-            .gauge(
-                "rows_valid",
-                "Rows an import would send.",
-                summary.valid as f64,
-            );
-        metrics.rejected_by_class(&summary.rejected_by_class);
-        if let Err(e) = metrics.write(path, code, elapsed) {
-            tracing::warn!("cannot write the metrics file `{}`: {e}", path.display());
-        }
+        write_metrics(path, &summary, code, elapsed);
     }
     Ok(code)
+}
+
+/// The report directory (owner-only) with `rejected.csv` started in it, and the
+/// `--emit-valid` file if asked for.
+fn open_outputs(
+    cfg: &CheckConfig,
+    headers: &[String],
+    mapping: &crate::mapping::Mapping,
+) -> Result<(ReportWriter, Option<OutputFile>)> {
+    let dir = &cfg.input.report_dir;
+    create_private_dir(dir)
+        .with_context(|| format!("cannot create report directory `{}`", dir.display()))?;
+    let report = ReportWriter::create(dir, headers)
+        .with_context(|| format!("cannot write in `{}`", dir.display()))?
+        .with_mapping(mapping);
+    let emit = match &cfg.emit_valid {
+        Some(path) => Some(
+            OutputFile::create(path)
+                .with_context(|| format!("cannot create `{}`", path.display()))?,
+        ),
+        None => None,
+    };
+    Ok((report, emit))
+}
+
+/// `--metrics-file`: the check's figures; a file that cannot be written is a warning (the
+/// check itself is done).
+fn write_metrics(path: &std::path::Path, summary: &CheckSummary, code: u8, elapsed: Duration) {
+    let mut metrics = Metrics::new("check", None);
+    metrics
+        .gauge("rows_read", "Data rows read.", summary.rows_read as f64)
+        .gauge(
+            "rows_valid",
+            "Rows an import would send.",
+            summary.valid as f64,
+        );
+    metrics.rejected_by_class(&summary.rejected_by_class);
+    if let Err(e) = metrics.write(path, code, elapsed) {
+        tracing::warn!("cannot write the metrics file `{}`: {e}", path.display());
+    }
 }
 
 /// The check's figures as a stderr event.
@@ -228,10 +260,12 @@ fn validate_all(
     emit: Option<&mut OutputFile>,
 ) -> Result<Tally> {
     let (mut rows_read, mut valid) = (0u64, 0u64);
+    let interrupt = crate::interrupt::install();
     let index_entries = match emit {
         Some(out) => {
             let mut pipeline = Pipeline::start(source, validator, input.threads);
             for checked in pipeline.by_ref() {
+                interrupt.check()?;
                 let checked = checked?;
                 rows_read += 1;
                 match checked.outcome {
@@ -258,6 +292,7 @@ fn validate_all(
         None => {
             let mut verdicts = Verdicts::start(source, validator, input.threads);
             for verdict in verdicts.by_ref() {
+                interrupt.check()?;
                 rows_read += 1;
                 match verdict? {
                     Verdict::Valid => valid += 1,

@@ -249,6 +249,41 @@ pub struct ResumeState {
 pub struct Checkpoint {
     conn: Connection,
     path: PathBuf,
+    /// The file opened for writing (device and inode), to notice it deleted or replaced.
+    identity: Option<FileId>,
+}
+
+/// A file's device and inode.
+type FileId = (u64, u64);
+
+fn file_id(meta: &std::fs::Metadata) -> Option<FileId> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some((meta.dev(), meta.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        None
+    }
+}
+
+/// The state file is no longer at its path while a run writes it: whatever the run
+/// commits from then on would be lost (deleted or moved), or would not be what the next
+/// run reads (replaced), so the run stops.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StateFileGone {
+    /// Nothing is at the path any more.
+    #[error(
+        "the state file `{0}` was deleted or moved away while this run was using it: stopped, rather than go on recording progress that no later run would find. The leads sent so far are on the server; running the same command again starts over and sends them again (as upserts: none is doubled)"
+    )]
+    Deleted(PathBuf),
+    /// Another file is at the path now.
+    #[error(
+        "the state file `{0}` was replaced by another file while this run was using it: stopped without writing to either. The leads sent so far are on the server; check which state file you mean to keep, then run the same command again"
+    )]
+    Replaced(PathBuf),
 }
 
 impl Checkpoint {
@@ -269,9 +304,12 @@ impl Checkpoint {
         }
         let conn = Connection::open(path)
             .with_context(|| format!("cannot open the state file `{}`", path.display()))?;
+        let identity = std::fs::metadata(path)
+            .with_context(|| format!("cannot open the state file `{}`", path.display()))?;
         let mut checkpoint = Checkpoint {
             conn,
             path: path.to_owned(),
+            identity: file_id(&identity),
         };
         checkpoint.init().with_context(|| {
             format!(
@@ -314,7 +352,28 @@ impl Checkpoint {
         Ok(Checkpoint {
             conn,
             path: path.to_owned(),
+            identity: None,
         })
+    }
+
+    /// `Err(`[`StateFileGone`]`)` when the file opened for writing is no longer the one at
+    /// its path (deleted, moved away, or replaced): one `stat`, cheap enough for every
+    /// commit. SQLite keeps writing to the file it opened, so nothing else would notice.
+    pub fn ensure_in_place(&self) -> Result<()> {
+        let Some(opened) = self.identity else {
+            return Ok(());
+        };
+        match std::fs::metadata(&self.path) {
+            Ok(meta) if file_id(&meta) == Some(opened) => Ok(()),
+            Ok(_) => Err(StateFileGone::Replaced(self.path.clone()).into()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(StateFileGone::Deleted(self.path.clone()).into())
+            }
+            Err(e) => Err(anyhow::Error::new(e).context(format!(
+                "cannot check the state file `{}`",
+                self.path.display()
+            ))),
+        }
     }
 
     /// The file's path.
@@ -565,6 +624,7 @@ impl Checkpoint {
         frontier: u64,
         totals: &Counts,
     ) -> Result<()> {
+        self.ensure_in_place()?;
         let tx = self.conn.transaction()?;
         let scope: Option<i64> = if batches.iter().any(|b| !b.accepted_leads.is_empty()) {
             Some(tx.query_row(
@@ -611,6 +671,7 @@ impl Checkpoint {
         rows_total: Option<u64>,
         message: Option<&str>,
     ) -> Result<()> {
+        self.ensure_in_place()?;
         self.merge_payloads()?;
         self.conn.execute(
             "UPDATE runs SET rows_total = coalesce(?2, rows_total), updated_at = ?3 WHERE id = ?1",

@@ -21,7 +21,8 @@ pub struct Cli {
     /// More log output on stderr (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// Only errors on stderr; no tables.
+    /// No progress, notices or tables on stderr: only errors, and the summary when stdout
+    /// carries the leads (`--emit-valid -`).
     #[arg(short, long, global = true)]
     pub quiet: bool,
     /// stderr as lines of text, or as one JSON object per line (for log shippers): progress,
@@ -89,8 +90,9 @@ pub struct InputArgs {
         value_parser = region
     )]
     pub default_region: String,
-    /// Text encoding: auto (BOM, else UTF-8 or Windows-1252 as the file's start shows),
-    /// utf-8, utf-16le, utf-16be, windows-1252 (latin-1).
+    /// Text encoding: auto (BOM, else UTF-8, or the single-byte code page a detector finds
+    /// in the file's start), utf-8, utf-16le, utf-16be, windows-1252 (latin-1),
+    /// windows-1250 … windows-1258, windows-874, iso-8859-2, iso-8859-15.
     #[arg(long, value_name = "NAME", default_value = "auto")]
     pub encoding: EncodingChoice,
     /// Field delimiter (one character, or `tab`); sniffed from the header line when absent.
@@ -127,7 +129,7 @@ pub struct InputArgs {
     pub threads: Option<usize>,
     /// Write the run's figures to FILE in the Prometheus text format (for node_exporter's
     /// textfile collector), replacing it atomically at the end of the run.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = metrics_path)]
     pub metrics_file: Option<PathBuf>,
 }
 
@@ -300,6 +302,19 @@ fn seconds(s: &str) -> Result<f64, String> {
 }
 
 /// A duration of at least 100 ms, as `--progress-interval` takes it.
+/// A file's name for `--metrics-file`: not `-` (the collector reads a file, and stdout is
+/// the leads' or the summary's), not empty.
+fn metrics_path(s: &str) -> Result<PathBuf, String> {
+    match s.trim() {
+        "" => Err("a file name is needed".to_owned()),
+        "-" => Err(
+            "`-` is not a file: the metrics are written to a file that node_exporter's textfile collector reads (e.g. /var/lib/node_exporter/nl-import.prom)"
+                .to_owned(),
+        ),
+        _ => Ok(PathBuf::from(s)),
+    }
+}
+
 fn interval(s: &str) -> Result<std::time::Duration, String> {
     match humantime::parse_duration(s.trim()) {
         Ok(d) if d >= std::time::Duration::from_millis(100) => Ok(d),

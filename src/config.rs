@@ -62,6 +62,7 @@ impl InputConfig {
             .report_dir
             .clone()
             .unwrap_or_else(|| default_report_dir(&args.csv));
+        refuse_output_over_input(&args.csv, &report_dir, None)?;
         Ok(InputConfig {
             csv: args.csv.clone(),
             source: SourceOptions {
@@ -128,6 +129,64 @@ fn mapping_options(args: &InputArgs) -> Result<MappingOptions> {
     })
 }
 
+/// The files a run writes in its report directory.
+pub const REPORT_FILES: [&str; 5] = [
+    "rejected.csv",
+    "rejected.xlsx",
+    "summary.json",
+    "deleted.csv",
+    "deleted-preview.csv",
+];
+
+/// Refuses a run whose reports (or `--emit-valid` file) would replace its own input: a
+/// report fixed by hand and checked where it lies would be overwritten by the next report,
+/// and the fixes lost. A usage error, before anything is read or sent.
+pub fn refuse_output_over_input(
+    input: &Path,
+    report_dir: &Path,
+    emit_valid: Option<&Path>,
+) -> Result<()> {
+    let Ok(input_real) = std::fs::canonicalize(input) else {
+        // A missing input is reported as such when it is opened.
+        return Ok(());
+    };
+    let outputs = REPORT_FILES.iter().map(|name| report_dir.join(name)).chain(
+        emit_valid
+            .filter(|p| p.as_os_str() != "-")
+            .map(Path::to_path_buf),
+    );
+    for output in outputs {
+        if is_same_file(&input_real, &output) {
+            return Err(UsageError(format!(
+                "`{}` is the input, and this run would write `{}` over it, losing any fixes made in it: copy it to another name first (e.g. round-2.csv), or pass --report-dir DIR",
+                input.display(),
+                output.display()
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Whether `path` names the file `real` (a canonical path): by its canonical path, or
+/// (Unix) by device and inode, so that a hard link counts too.
+fn is_same_file(real: &Path, path: &Path) -> bool {
+    let Ok(other) = std::fs::canonicalize(path) else {
+        return false;
+    };
+    if other == real {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(a), Ok(b)) = (std::fs::metadata(real), std::fs::metadata(&other)) {
+            return a.dev() == b.dev() && a.ino() == b.ino();
+        }
+    }
+    false
+}
+
 /// `.nl-import/reports/<file stem>` in the working directory.
 fn default_report_dir(csv: &Path) -> PathBuf {
     let stem = csv
@@ -150,8 +209,12 @@ pub struct CheckConfig {
 impl CheckConfig {
     /// Validates the `check` flags.
     pub fn from_args(args: &CheckArgs, quiet: bool) -> Result<CheckConfig> {
+        let input = InputConfig::from_args(&args.input)?;
+        if let Some(emit) = &args.emit_valid {
+            refuse_output_over_input(&input.csv, &input.report_dir, Some(emit))?;
+        }
         Ok(CheckConfig {
-            input: InputConfig::from_args(&args.input)?,
+            input,
             emit_valid: args.emit_valid.clone(),
             quiet,
         })
@@ -389,6 +452,8 @@ impl ImportConfig {
             tags_ignore: _,
             phones: _,
             phone_order_from: _,
+            international: _,
+            international_from: _,
             preset: _,
             preset_tie: _,
             status: _,
@@ -472,6 +537,12 @@ pub fn check_url(url: &str, allow_insecure: bool) -> Result<String> {
 pub fn read_key(file: Option<&Path>) -> Result<ApiKey> {
     let (key, origin) = match file {
         Some(path) => {
+            // A key pasted where its file's name belongs: never echo it in the error.
+            if looks_like_a_key(&path.to_string_lossy()) {
+                bail!(
+                    "--api-key-file takes the name of a file holding the key, and was given what looks like the key itself (not shown); put the key in a file readable by you only, or in NATURALEAD_API_KEY"
+                );
+            }
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read the API key file `{}`", path.display()))?;
             (text, format!("the key in `{}`", path.display()))
@@ -492,6 +563,16 @@ pub fn read_key(file: Option<&Path>) -> Result<ApiKey> {
     Ok(key)
 }
 
+/// Whether `text` is a key, or most of one (its prefix and hex digits), rather than a
+/// file's name; `nl_live_key.txt` is a name.
+fn looks_like_a_key(text: &str) -> bool {
+    let text = text.trim();
+    let rest = text
+        .strip_prefix("nl_live_")
+        .or_else(|| text.strip_prefix("nl_test_"));
+    rest.is_some_and(|hex| hex.len() >= 8 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 fn is_key_shaped(key: &str) -> bool {
     let rest = key
         .strip_prefix("nl_live_")
@@ -502,6 +583,17 @@ fn is_key_shaped(key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_given_as_the_key_file_is_refused_without_echoing_it() {
+        let key = format!("nl_live_{}", "ab12".repeat(16));
+        let err = read_key(Some(Path::new(&key))).unwrap_err().to_string();
+        assert!(!err.contains("ab12ab12"), "{err}");
+        assert!(err.contains("looks like the key itself"), "{err}");
+        // A file whose name merely starts like a key is a file.
+        assert!(!looks_like_a_key("nl_live_key.txt"));
+        assert!(!looks_like_a_key("/etc/naturalead/nl_live"));
+    }
 
     #[test]
     fn urls_must_be_https_unless_loopback() {

@@ -20,6 +20,7 @@
 //!   outcomes committed), `deletes` (`--delete-missing` and its undo), `dry_run` (the same
 //!   logic, nothing sent), `summary` (exit code, `summary.json`), `progress`, `shutdown`
 //!   (one cancellation token for Ctrl-C, SIGTERM and `--max-duration`).
+//! - [`body`]: a sync request body, written once and shared; the body size limit.
 //! - [`upload`]: one batch (or delete) to the sync endpoint, paced by [`pacing`], retried
 //!   by [`retry`], over the client of [`http`] (proxies and trusted certificates);
 //!   [`stats`]: the session's counters, one set shared by every task.
@@ -29,8 +30,10 @@
 //! - [`output`]: everything on stderr as text for a person or JSON lines for a log shipper;
 //!   [`metrics`]: `--metrics-file` in the Prometheus text format.
 //! - [`text`]: server text cut to one sane line for tables, logs and reports.
+//! - [`interrupt`]: Ctrl-C and SIGTERM from the first instant of a command.
 //! - [`fsutil`] and [`exit`]: owner-only files, exit codes.
 
+pub mod body;
 pub mod check;
 pub mod checkpoint;
 pub mod cli;
@@ -40,6 +43,7 @@ pub mod exit;
 pub mod fsutil;
 pub mod http;
 pub mod import;
+pub mod interrupt;
 pub mod lead;
 pub mod lock;
 pub mod mapping;

@@ -84,7 +84,7 @@ impl RunLock {
             // Locked: now the name cannot be swapped under us by another run of ours.
             same_file(&meta, &real, state)?;
         }
-        let mut info = open_state(&info_path).map_err(io(format!(
+        let mut info = open_sidecar(&info_path).map_err(io(format!(
             "cannot open the lock file `{}`",
             info_path.display()
         )))?;
@@ -226,14 +226,37 @@ fn sidecar(path: &Path) -> PathBuf {
 /// symlink is followed, so a dangling one creates its target. SQLite takes an empty file
 /// as a new database.
 fn open_state(path: &Path) -> io::Result<File> {
+    owner_only(false).open(path)
+}
+
+/// Opens `<real path>.lock`, creating it owner-only; never through a symlink, since the
+/// file is truncated and written (a link planted there would aim that at another file).
+fn open_sidecar(path: &Path) -> io::Result<File> {
+    owner_only(true).open(path).map_err(|e| {
+        #[cfg(unix)]
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            return io::Error::other("it is a symbolic link; remove it");
+        }
+        e
+    })
+}
+
+/// Read-write, created with mode 0600 if missing, not truncated; `no_follow` refuses a
+/// symlink as the last component.
+fn owner_only(no_follow: bool) -> OpenOptions {
     let mut options = OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
+        if no_follow {
+            options.custom_flags(libc::O_NOFOLLOW);
+        }
     }
-    options.open(path)
+    #[cfg(not(unix))]
+    let _ = no_follow;
+    options
 }
 
 /// `try_lock`, retried for [`PATIENCE`] while busy.
@@ -371,5 +394,22 @@ mod tests {
             RunLock::acquire(dir.path()),
             Err(LockError::Io(_))
         ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_planted_as_the_lock_file_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state.db");
+        let victim = dir.path().join("victim.txt");
+        fs::write(&victim, "precious").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join("state.db.lock")).unwrap();
+        match RunLock::acquire(&state) {
+            Err(LockError::Io(e)) => {
+                assert!(format!("{e:#}").contains("symbolic link"), "{e:#}")
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
     }
 }

@@ -4,10 +4,11 @@
 //! `message`, then the event's own figures). [`Stderr`] keeps JSON mode whole for text a
 //! stage writes without an event of its own (each such line becomes a `text` event), and
 //! `main` sets `tracing`'s JSON lines and errors to the same shape. Colour (only in the
-//! `tracing` lines) is used when stderr is a terminal and `NO_COLOR` is not set.
+//! `tracing` lines) is used when stderr is a terminal and `NO_COLOR` is not set. While a
+//! progress bar shows ([`show_bar`]), every line goes above it rather than through it.
 
 use std::io::{self, IsTerminal, Write};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::SystemTime;
 
 use serde::Serialize;
@@ -23,6 +24,49 @@ pub enum Format {
 }
 
 static FORMAT: OnceLock<Format> = OnceLock::new();
+
+/// The progress bar on screen, if any.
+static BAR: Mutex<Option<indicatif::ProgressBar>> = Mutex::new(None);
+
+/// Lines written to stderr go above `bar` (cleared, the line written, drawn again) until
+/// the guard is dropped.
+pub fn show_bar(bar: &indicatif::ProgressBar) -> BarShown {
+    *BAR.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar.clone());
+    BarShown(())
+}
+
+/// While it lives, stderr's lines go above the bar given to [`show_bar`].
+#[derive(Debug)]
+pub struct BarShown(());
+
+impl Drop for BarShown {
+    fn drop(&mut self) {
+        *BAR.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+/// Runs `write` with the bar, if one shows, out of the way.
+fn above_bar<R>(write: impl FnOnce() -> R) -> R {
+    let bar = BAR.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    match bar {
+        Some(bar) => bar.suspend(write),
+        None => write(),
+    }
+}
+
+/// The process's stderr for `tracing`'s lines: above the progress bar when one shows.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        above_bar(|| io::stderr().write(buf))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        io::stderr().flush()
+    }
+}
 
 /// Sets the format for the process (once, from `main`; later calls change nothing).
 pub fn init(format: Format) {
@@ -177,7 +221,7 @@ impl Event {
     /// Writes the event to the process's stderr (for tasks that hold no writer); a stderr
     /// that cannot be written to is ignored, as `eprintln!` cannot be.
     pub fn emit(&self) {
-        let _ = self.write_to(&mut io::stderr().lock());
+        let _ = above_bar(|| self.write_to(&mut io::stderr().lock()));
     }
 }
 
@@ -240,7 +284,7 @@ fn is_json_object(text: &str) -> bool {
 impl Write for Stderr {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if !is_json() {
-            return io::stderr().write(buf);
+            return above_bar(|| io::stderr().write(buf));
         }
         self.pending.extend_from_slice(buf);
         while let Some(end) = self.pending.iter().position(|&b| b == b'\n') {

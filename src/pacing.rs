@@ -13,7 +13,8 @@
 //!   `rate`, whatever the latency and whatever the limiter allowed. The log checks every
 //!   limit in force: the configured one, and each stricter policy the server advertised
 //!   (draft-7 `RateLimit-Policy: 50;w=6`, or a `RateLimit-Limit` whose `RateLimit-Reset`
-//!   values reveal the window), adopted once, said once, kept in [`RatePolicy`];
+//!   values reveal the window), adopted once, said once (a `rate_policy` [`Event`]), kept
+//!   in [`RatePolicy`];
 //! - a gate fed by the answers: a `Retry-After` pauses every request until it has passed, and
 //!   when the server's count of the key's requests exceeds ours (someone else is spending the
 //!   same key's budget) we space requests to fit what remains, and wait for the reset when
@@ -27,6 +28,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 use tokio::time::Instant;
+
+use crate::output::Event;
 
 /// What the server said about its budget in one answer's headers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -219,6 +222,8 @@ const MAX_ADOPTED: usize = 4;
 #[derive(Debug)]
 pub struct Pacer {
     configured: Pace,
+    /// Whether the first policy adopted goes unsaid (`--quiet`).
+    quiet: bool,
     gate: Mutex<Gate>,
     /// What happened, for the summary.
     pub stats: PaceStats,
@@ -248,6 +253,7 @@ impl Pacer {
     pub fn new(pace: Pace) -> Pacer {
         Pacer {
             configured: pace,
+            quiet: false,
             gate: Mutex::new(Gate {
                 limits: vec![Limit { pace, source: None }],
                 due: None,
@@ -259,6 +265,13 @@ impl Pacer {
             }),
             stats: PaceStats::default(),
         }
+    }
+
+    /// With `quiet`, the warning that a server policy was adopted is not written (the
+    /// summary still records it).
+    pub fn quiet(mut self, quiet: bool) -> Pacer {
+        self.quiet = quiet;
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Gate> {
@@ -455,7 +468,9 @@ impl Pacer {
                 configured: self.configured,
             };
             if first {
-                tracing::warn!("{message}");
+                if !self.quiet {
+                    message.event().emit();
+                }
             } else {
                 tracing::info!("{message}");
             }
@@ -493,6 +508,25 @@ struct AdoptedMessage {
     pace: Pace,
     source: PolicySource,
     configured: Pace,
+}
+
+impl AdoptedMessage {
+    /// The warning as an event of kind `rate_policy`, with the policy adopted (`limit`,
+    /// `window_secs`, `source`: the header it came from) and the `configured` one.
+    fn event(&self) -> Event {
+        Event::warn("rate_policy", format!("nl-import: {self}"))
+            .with("limit", self.pace.rate)
+            .with("window_secs", self.pace.window.as_secs_f64())
+            .with("source", self.source)
+            .with(
+                "configured",
+                PolicyReport {
+                    limit: self.configured.rate,
+                    window_secs: self.configured.window.as_secs_f64(),
+                    source: None,
+                },
+            )
+    }
 }
 
 impl fmt::Display for AdoptedMessage {
@@ -898,7 +932,7 @@ mod tests {
     async fn a_stricter_advertised_policy_is_adopted_and_kept() {
         // The field report, scaled down: --rate 500 per 60 s against 50 per 6 s.
         let configured = pace(500, 60_000);
-        let pacer = Pacer::new(configured);
+        let pacer = Pacer::new(configured).quiet(true);
         let first = pacer.acquire().await;
         pacer.observe(&advertised(50, 6000), first);
         let policy = pacer.policy();
@@ -948,7 +982,7 @@ mod tests {
 
     #[test]
     fn resets_reveal_the_window_of_a_stated_limit() {
-        let pacer = Pacer::new(pace(150, 10_000));
+        let pacer = Pacer::new(pace(150, 10_000)).quiet(true);
         let draft6 = |remaining, reset_secs| RateHeaders {
             limit: Some(10),
             remaining: Some(remaining),
@@ -977,8 +1011,35 @@ mod tests {
     }
 
     #[test]
+    fn the_adoption_is_said_as_a_rate_policy_event_with_its_figures() {
+        let message = AdoptedMessage {
+            pace: pace(50, 6000),
+            source: PolicySource::Revealed,
+            configured: pace(500, 60_000),
+        };
+        let event = message.event();
+        let line: serde_json::Value = serde_json::from_str(&event.json_line()).unwrap();
+        assert_eq!(line["level"], "WARN");
+        assert_eq!(line["event"], "rate_policy");
+        assert_eq!(
+            line["message"],
+            "the server reveals (RateLimit-Limit and RateLimit-Reset) a rate policy of 50 \
+             requests per 6 s, stricter than --rate 500 per --rate-window 60 s: no more than \
+             50 requests will leave in any 6 s"
+        );
+        assert_eq!(line["limit"], 50);
+        assert_eq!(line["window_secs"], 6.0);
+        assert_eq!(line["source"], "RateLimit-Limit and RateLimit-Reset");
+        assert_eq!(
+            line["configured"],
+            serde_json::json!({"limit": 500, "window_secs": 60.0})
+        );
+        assert!(event.message().starts_with("nl-import: the server reveals"));
+    }
+
+    #[test]
     fn the_policy_report_is_plain_json() {
-        let pacer = Pacer::new(pace(500, 60_000));
+        let pacer = Pacer::new(pace(500, 60_000)).quiet(true);
         pacer.observe(&advertised(50, 6000), Instant::now());
         assert_eq!(
             serde_json::to_value(pacer.policy()).unwrap(),

@@ -42,6 +42,11 @@ const CHUNK_ROWS: usize = 1024;
 /// rows do not make chunks large.
 const CHUNK_BYTES: usize = 1 << 20;
 
+/// What each field of a record counts for against [`CHUNK_BYTES`] besides its bytes: a
+/// field becomes an entry of the lead's `customFields` (a key, a value, a slot: some 100
+/// bytes), so a chunk of rows of 100,000 one-letter cells holds one row, not ten.
+const CHUNK_FIELD_BYTES: usize = 32;
+
 /// How many rows ahead the consumer reads where the duplicate index holds a row's keys:
 /// the index is far larger than the caches, so each check waits for memory unless that
 /// wait overlaps with the checks of the rows before.
@@ -409,6 +414,8 @@ struct WorkerSetup {
     leads: bool,
     /// Hash lead_ids (the index tracks them).
     track_ids: bool,
+    /// Bytes of the keys the validator may write (see [`Validator::key_bytes`]).
+    key_bytes: usize,
 }
 
 /// A row after the duplicate check, before it is dressed for [`Pipeline`] or [`Verdicts`].
@@ -506,6 +513,12 @@ impl StopReading {
     pub fn stop(&self) {
         self.0.stop.store(true, Ordering::Relaxed);
     }
+
+    /// Rows skipped so far because an earlier session settled them (what
+    /// [`Pipeline::rows_skipped`] says, readable without the pipeline).
+    pub fn rows_skipped(&self) -> u64 {
+        self.0.skipped.load(Ordering::Relaxed)
+    }
 }
 
 impl<F: Finish> Engine<F> {
@@ -523,6 +536,7 @@ impl<F: Finish> Engine<F> {
             width: source.headers().len(),
             leads,
             track_ids: index.tracks_ids(),
+            key_bytes: validator.key_bytes(),
         };
         let progress = Arc::new(ReadProgress::default());
         // A report of an earlier run read back: rows sent back unchanged keep their verdict.
@@ -937,7 +951,7 @@ impl<T> Reader<'_, T> {
                         continue;
                     }
                     chunk.len += 1;
-                    bytes += raw.record.as_slice().len();
+                    bytes += raw.record.as_slice().len() + raw.record.len() * CHUNK_FIELD_BYTES;
                 }
                 Ok(false) => {
                     let rows = self.progress.rows.load(Ordering::Relaxed);
@@ -1065,7 +1079,14 @@ fn pre_validate<'r>(
         return None;
     }
     let mut lead = None;
-    if setup.leads {
+    // A row whose lead might not fit in one request body is built and measured, whether
+    // leads are wanted or not, so that `check` and `import` reject the same rows.
+    let measure = crate::body::lead_size_bound(
+        raw.record.as_slice().len(),
+        raw.record.len(),
+        setup.key_bytes,
+    ) > crate::body::MAX_LEAD_BYTES;
+    if setup.leads || measure {
         let validated = validator.validate(fields);
         pre.phone = validated.keys.phone;
         if setup.track_ids
@@ -1075,10 +1096,19 @@ fn pre_validate<'r>(
             pre.lead_id = id;
         }
         match validated.result {
-            Ok(valid) => {
-                pre.valid = true;
-                lead = Some(valid);
-            }
+            Ok(valid) => match measure.then(|| crate::body::lead_json_len(&valid)) {
+                Some(len) if len > crate::body::MAX_LEAD_BYTES => {
+                    pre.problems.push(Problem::new(
+                        ErrorClass::MalformedRow,
+                        "",
+                        crate::body::too_large_message(raw.line, len),
+                    ));
+                }
+                _ => {
+                    pre.valid = true;
+                    lead = setup.leads.then_some(valid);
+                }
+            },
             Err(problems) => pre.problems = problems,
         }
     } else {

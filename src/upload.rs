@@ -3,15 +3,18 @@
 //! server refused as a whole.
 
 use std::fmt;
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
+use bytes::Bytes;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use crate::body::Body;
 use crate::lead::ErrorClass;
 use crate::pacing::{Pacer, RateHeaders};
 use crate::retry::{RetryPolicy, StatusAction, classify_status, parse_retry_after};
@@ -45,15 +48,16 @@ impl fmt::Display for ApiKey {
     }
 }
 
-/// One lead of a batch: its row, its `lead_id` and its JSON payload, serialised once.
+/// One lead of a batch: its row, its `lead_id` and where its JSON payload (serialised once)
+/// lies in the batch's [`Body`].
 #[derive(Debug, Clone)]
 pub struct BatchLead {
     /// 1-based data row.
     pub row: u64,
     /// The lead's `lead_id`, to match per-lead errors that carry no index.
     pub lead_id: String,
-    /// The lead as JSON, exactly as sent.
-    pub json: String,
+    /// The lead's JSON in the batch's body, exactly as sent.
+    pub json: Range<usize>,
 }
 
 impl AsRef<BatchLead> for BatchLead {
@@ -140,7 +144,6 @@ pub struct Uploader {
     client: reqwest::Client,
     url: String,
     key: ApiKey,
-    source: Option<String>,
     pacer: Arc<Pacer>,
     policy: RetryPolicy,
     cancel: CancellationToken,
@@ -156,8 +159,6 @@ pub struct UploadSettings {
     pub base_url: String,
     /// The key.
     pub key: ApiKey,
-    /// `source` sent with every batch, if any.
-    pub source: Option<String>,
     /// Time limit of one request, answer included.
     pub timeout: Duration,
     /// Retries.
@@ -220,7 +221,6 @@ impl Uploader {
             client,
             url: format!("{}/leads/sync", settings.base_url.trim_end_matches('/')),
             key: settings.key,
-            source: settings.source,
             pacer,
             policy: settings.policy,
             cancel,
@@ -234,30 +234,43 @@ impl Uploader {
         &self.pacer
     }
 
-    /// Sends `leads` until every one of them is settled (accepted, refused, or given up
-    /// after the retries), splitting the batch if the server refuses it as a whole.
-    /// `seed` makes the retry jitter reproducible.
+    /// Sends `leads`, whose JSON is written in `body`, until every one of them is settled
+    /// (accepted, refused, or given up after the retries), splitting the batch if the
+    /// server refuses it as a whole. `seed` makes the retry jitter reproducible.
     /// `leads` may be anything that holds a [`BatchLead`] (the caller keeps what else it
     /// knows of each lead beside it).
-    pub async fn send<L: AsRef<BatchLead> + Sync>(&self, leads: &[L], seed: u64) -> BatchOutcome {
+    pub async fn send<L: AsRef<BatchLead> + Sync>(
+        &self,
+        body: &Body,
+        leads: &[L],
+        seed: u64,
+    ) -> BatchOutcome {
         let mut state = SendState {
             rng: StdRng::seed_from_u64(seed),
             requests: 0,
         };
-        let settled = self.send_part(leads, &mut state).await;
+        let settled = self.send_part(body, leads, leads.len(), &mut state).await;
         BatchOutcome {
             settled,
             requests: state.requests,
         }
     }
 
+    /// Sends `leads`, a part of the batch of `total` leads written in `origin` (the whole
+    /// batch is sent as written; a split half gets a body of its own, no larger).
     fn send_part<'a, L: AsRef<BatchLead> + Sync>(
         &'a self,
+        origin: &'a Body,
         leads: &'a [L],
+        total: usize,
         state: &'a mut SendState,
     ) -> std::pin::Pin<Box<dyn Future<Output = Result<Vec<Settled>, Stop>> + Send + 'a>> {
         Box::pin(async move {
-            let body = self.body(leads);
+            let body = if leads.len() == total {
+                origin.bytes()
+            } else {
+                origin.part(leads.iter().map(|l| &l.as_ref().json))
+            };
             let ids: Vec<&str> = leads.iter().map(|l| l.as_ref().lead_id.as_str()).collect();
             let label = format!(
                 "batch of {} (rows {}…)",
@@ -266,7 +279,7 @@ impl Uploader {
             );
             let read = |body: &str| interpret_sync(body, &ids);
             let answer = match self
-                .exchange(reqwest::Method::POST, &body, &label, state, read)
+                .exchange(reqwest::Method::POST, body, &label, state, read)
                 .await
             {
                 Exchange::Success(settled) => return Ok(settled),
@@ -287,8 +300,8 @@ impl Uploader {
                 Refusal::Split => {
                     Stats::add(&self.stats.splits, 1);
                     let (a, b) = leads.split_at(leads.len() / 2);
-                    let mut settled = self.send_part(a, state).await?;
-                    settled.extend(self.send_part(b, state).await?);
+                    let mut settled = self.send_part(origin, a, total, state).await?;
+                    settled.extend(self.send_part(origin, b, total, state).await?);
                     Ok(settled)
                 }
                 Refusal::Each(class) => Ok(vec![
@@ -328,7 +341,7 @@ impl Uploader {
     async fn exchange<T>(
         &self,
         method: reqwest::Method,
-        body: &str,
+        body: Bytes,
         label: &str,
         state: &mut SendState,
         read: impl Fn(&str) -> Result<T, Unclear>,
@@ -347,7 +360,7 @@ impl Uploader {
             if attempts > 1 {
                 Stats::add(&self.stats.retries, 1);
             }
-            let (problem, retry_after) = match self.attempt(method.clone(), body).await {
+            let (problem, retry_after) = match self.attempt(method.clone(), body.clone()).await {
                 Err(e) => {
                     Stats::add(&self.stats.transport_errors, 1);
                     let failure = crate::http::explain(&e);
@@ -422,7 +435,7 @@ impl Uploader {
     /// sent is unclear and sent again (deleting twice is harmless: the second time they
     /// are `notFound`).
     pub async fn delete(&self, lead_ids: &[String]) -> Result<DeleteAnswer, DeleteError> {
-        let body = serde_json::json!({ "lead_ids": lead_ids }).to_string();
+        let body = Bytes::from(serde_json::json!({ "lead_ids": lead_ids }).to_string());
         let mut state = SendState {
             rng: StdRng::seed_from_u64(lead_ids.len() as u64),
             requests: 0,
@@ -431,7 +444,7 @@ impl Uploader {
         let n = lead_ids.len() as u64;
         let read = |body: &str| interpret_delete(body, n);
         match self
-            .exchange(reqwest::Method::DELETE, &body, &label, &mut state, read)
+            .exchange(reqwest::Method::DELETE, body, &label, &mut state, read)
             .await
         {
             Exchange::Success(answer) => Ok(answer),
@@ -461,33 +474,15 @@ impl Uploader {
             Err(e) => Err(e),
         }
     }
-    fn body<L: AsRef<BatchLead>>(&self, leads: &[L]) -> String {
-        let size: usize = leads.iter().map(|l| l.as_ref().json.len() + 1).sum();
-        let mut body = String::with_capacity(size + 64);
-        body.push('{');
-        if let Some(source) = &self.source {
-            body.push_str("\"source\":");
-            body.push_str(&Value::String(source.clone()).to_string());
-            body.push(',');
-        }
-        body.push_str("\"leads\":[");
-        for (i, lead) in leads.iter().enumerate() {
-            if i > 0 {
-                body.push(',');
-            }
-            body.push_str(&lead.as_ref().json);
-        }
-        body.push_str("]}");
-        body
-    }
 
-    async fn attempt(&self, method: reqwest::Method, body: &str) -> reqwest::Result<Answer> {
+    /// One request; `body` is shared, not copied.
+    async fn attempt(&self, method: reqwest::Method, body: Bytes) -> reqwest::Result<Answer> {
         let response = self
             .client
             .request(method, &self.url)
             .header("X-API-Key", self.key.expose())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.to_owned())
+            .body(body)
             .send()
             .await?;
         let status = response.status().as_u16();
@@ -832,7 +827,6 @@ mod tests {
             UploadSettings {
                 base_url: "http://127.0.0.1:9/api".into(),
                 key: ApiKey::new(&format!("nl_test_{hex}")),
-                source: None,
                 timeout: Duration::from_secs(1),
                 policy: RetryPolicy::default(),
                 concurrency: 1,

@@ -95,7 +95,7 @@ fn latency_beyond_the_request_timeout() {
         &args(&["--batch-size", "30", "--concurrency", "2", "--timeout", "1"]),
     );
     // A request is logged when the sandbox is done with it, here when the client gave up.
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + HANG;
     while sync_requests(&env).len() < 2 {
         assert!(Instant::now() < deadline, "no request timed out");
         assert!(child.try_wait().unwrap().is_none(), "ended early");
@@ -231,7 +231,7 @@ fn a_server_restart_in_the_middle_on_the_same_address() {
             "1",
         ],
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + HANG;
     while env.leads().len() < 100 {
         assert!(Instant::now() < deadline, "no progress");
         if child.try_wait().unwrap().is_some() {
@@ -249,7 +249,7 @@ fn a_server_restart_in_the_middle_on_the_same_address() {
     let held = state.leads().len();
     let down = std::net::TcpListener::bind(addr).unwrap();
     down.set_nonblocking(true).unwrap();
-    let (mut refused, deadline) = (0, Instant::now() + Duration::from_secs(30));
+    let (mut refused, deadline) = (0, Instant::now() + HANG);
     while refused < 2 {
         assert!(Instant::now() < deadline, "the importer did not come back");
         match down.accept() {
@@ -387,7 +387,7 @@ fn a_huge_retry_after_neither_panics_nor_blocks_ctrl_c() {
     let csv = env.path("leads.csv");
     write_leads(&csv, 50);
     let mut child = spawn_import(&env, &csv, &fast());
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + HANG;
     while sync_requests(&env).is_empty() {
         assert!(Instant::now() < deadline, "no request");
         std::thread::sleep(Duration::from_millis(20));
@@ -397,24 +397,12 @@ fn a_huge_retry_after_neither_panics_nor_blocks_ctrl_c() {
         let out = child.wait_with_output().unwrap();
         panic!("ended while it should wait: {}", text(&out.stderr));
     }
-    let interrupted = Instant::now();
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while child.try_wait().unwrap().is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "Ctrl-C did not stop a run waiting out a Retry-After"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
+    signal(&child, libc::SIGINT);
+    // It exits at all: the pause it waits out is 15 minutes (capped), far beyond the
+    // guard against hanging.
+    let out = exits(child);
     no_panic(&out);
     assert_exit(&out, 130);
-    assert!(interrupted.elapsed() < Duration::from_secs(10));
     let summary = env.summary();
     assert_eq!(summary["pending"], 50, "{summary:#}");
 

@@ -387,23 +387,35 @@ fn a_block_at_the_end_without_a_footer_line_is_data() {
 #[test]
 fn a_first_line_naming_columns_is_always_the_header() {
     let dir = tempfile::tempdir().unwrap();
-    // No titles: nothing is skipped, even when the second line looks like a header too.
+    // No titles: the first line is the header, even when the second line looks like a
+    // header too. That second line, the header again, is no data row: it is skipped and
+    // named (as a board export's header repeated per group is), not rejected.
     std::fs::write(
         dir.path().join("plain.csv"),
         "phone,name\nphone,name\n+1 212 555 0100,Ada\n",
     )
     .unwrap();
     let ran = check(dir.path(), "plain.csv", &[]);
-    ran.expect(3);
+    ran.expect(0);
     let s = summary(dir.path());
     assert_eq!(
         (
             s["rows_read"].as_u64(),
             s["reading"]["header_line"].as_u64()
         ),
-        (Some(2), Some(1))
+        (Some(1), Some(1))
     );
-    assert_eq!(skipped(&s), []);
+    assert_eq!(
+        skipped(&s),
+        [(2, 2, "repeated_header".into(), "phone | name".into())]
+    );
+    assert!(
+        ran.stderr.contains(
+            "skipped inside the table of `plain.csv` (not data rows): line 2 header repeated"
+        ),
+        "{}",
+        ran.stderr
+    );
 }
 
 #[test]

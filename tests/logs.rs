@@ -115,7 +115,7 @@ fn interrupt(child: &std::process::Child) {
 /// file), usage errors (clap's and a config file's). Returns the logs.
 fn every_path(format: Format) -> Vec<Logged> {
     // The documented limits (50 a minute): the server's policy is learnt, and said, as a
-    // warning through `tracing`; 40 ms on each request so that progress has time to show.
+    // `rate_policy` warning; 40 ms on each request so that progress has time to show.
     let env = Env::start(with_latency(Latency::fixed(40)));
     let clean = env.path("clean.csv");
     write_leads(&clean, 300);
@@ -160,8 +160,10 @@ fn every_path(format: Format) -> Vec<Logged> {
         env.import_cmd(&clean, &args),
         format,
     ));
+    // With -v: `tracing`'s log lines (the route, the reports' timings) join the events.
     let mut args = fast();
     args.extend(progress);
+    args.push("-v");
     logs.push(run_logged(
         &env,
         "import-rejects",
@@ -354,13 +356,33 @@ fn with_log_format_json_every_stderr_line_is_a_json_object() {
     assert_eq!(resuming.len(), 1);
     assert!(resuming[0]["rows_settled"].as_u64().unwrap() >= 100);
 
-    // Tracing's lines (the learnt rate policy) have the same shape.
+    // The learnt rate policy, said once, with its figures.
+    let policy = of_kind(get("import-clean"), "rate_policy");
+    assert_eq!(policy.len(), 1, "{:?}", get("import-clean"));
+    assert_eq!(policy[0]["level"], "WARN");
+    assert_eq!(policy[0]["limit"], 50, "{}", policy[0]);
     assert!(
-        get("import-clean")
+        policy[0]["window_secs"].as_f64().unwrap() > 1.0,
+        "{}",
+        policy[0]
+    );
+    assert!(policy[0]["source"].is_string(), "{}", policy[0]);
+    assert_eq!(policy[0]["configured"]["limit"], 1000, "{}", policy[0]);
+    assert!(
+        policy[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("a rate policy of 50 requests per "),
+        "{}",
+        policy[0]
+    );
+    // Tracing's lines (-v) have the same shape, with their `target`.
+    assert!(
+        get("import-rejects")
             .iter()
-            .any(|e| e["level"] == "WARN" && e.get("target").is_some()),
+            .any(|e| e["level"] == "INFO" && e.get("target").is_some() && e.get("event").is_none()),
         "{:?}",
-        get("import-clean")
+        get("import-rejects")
     );
 
     // Errors from main and from clap, with their exit codes.
@@ -423,12 +445,21 @@ fn in_text_mode_a_log_file_has_no_escape_codes() {
         get("import-clean")
     );
     assert!(
-        get("import-clean").contains(" WARN "),
+        get("import-clean").contains("nl-import: the server reveals"),
         "{}",
         get("import-clean")
     );
+    assert!(
+        get("import-rejects").contains(" INFO "),
+        "{}",
+        get("import-rejects")
+    );
     assert!(get("import-rejects").contains("error class"));
-    assert!(get("import-interrupted").contains("interrupted: finishing the requests in flight"));
+    assert!(
+        get("import-interrupted").contains("interrupted: finishing the requests in flight"),
+        "{}",
+        get("import-interrupted")
+    );
     assert!(get("import-resumed").contains("rows settled before"));
     assert!(get("bad-value").contains("101"));
 }

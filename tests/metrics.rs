@@ -391,3 +391,23 @@ fn a_metrics_file_that_cannot_be_written_stops_the_run_before_anything_is_sent()
     assert!(sync_requests(&env).is_empty());
     assert!(env.leads().is_empty());
 }
+
+#[test]
+fn a_dash_for_the_metrics_file_is_a_usage_error_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("leads.csv");
+    write_leads(&csv, 5);
+    let out = Command::new(env!("CARGO_BIN_EXE_nl-import"))
+        .current_dir(dir.path())
+        .args(["check", "leads.csv", "--metrics-file", "-"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_exit(&out, 2);
+    assert!(
+        text(&out.stderr).contains("node_exporter"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!dir.path().join("-").exists());
+}

@@ -411,6 +411,64 @@ fn a_report_sent_back_unchanged_changes_nothing_and_keeps_its_row_numbers() {
     assert_eq!(left, expected[2..].to_vec());
 }
 
+#[test]
+fn a_wrong_width_row_sent_back_unchanged_in_either_report_stays_rejected() {
+    let env = Env::start(Config::default());
+    let rows = format!(
+        "lead_id,name,phone,note\nid-1,Good,{},ok\nid-2,Too Many,{},note,extra cell\nid-3,Too Few,{}\n",
+        phone(1),
+        phone(2),
+        phone(3)
+    );
+    std::fs::write(env.path("leads.csv"), rows).unwrap();
+    let first = import(&env, "leads.csv", "crm");
+    assert_exit(&first, 3);
+    let classes = |report: &[Vec<String>]| -> Vec<(String, String)> {
+        report[1..]
+            .iter()
+            .map(|r| (r[0].clone(), r[1].clone()))
+            .collect()
+    };
+    let expected = vec![
+        ("2".to_owned(), "malformed_row".to_owned()),
+        ("3".to_owned(), "malformed_row".to_owned()),
+    ];
+    let csv_report = csv_cells(&env.path("reports/rejected.csv"));
+    assert_eq!(classes(&csv_report), expected);
+    // The workbook holds the extra cell too, past the last named column.
+    let book = read_rows_sheet(&env.path("reports/rejected.xlsx"));
+    let too_many = book
+        .iter()
+        .find(|r| r.contains(&"Too Many".to_owned()))
+        .unwrap();
+    assert_eq!(too_many.last().unwrap(), "extra cell", "{too_many:?}");
+    let requests = sync_requests(&env).len();
+    let before = env.leads_by_id();
+    assert_eq!(before.len(), 1);
+
+    for back in ["back.csv", "back.xlsx"] {
+        let from = if back.ends_with("csv") {
+            "rejected.csv"
+        } else {
+            "rejected.xlsx"
+        };
+        std::fs::copy(env.path(&format!("reports/{from}")), env.path(back)).unwrap();
+        let out = import(&env, back, "crm");
+        assert_exit(&out, 3);
+        assert_eq!(
+            classes(&csv_cells(&env.path("reports/rejected.csv"))),
+            expected,
+            "{back}"
+        );
+        assert_eq!(
+            sync_requests(&env).len(),
+            requests,
+            "{back}: nothing was sent"
+        );
+        assert_eq!(env.leads_by_id(), before, "{back}: no lead changed");
+    }
+}
+
 /// The rows sheet of a workbook, every cell as text (a cell that is not text fails).
 fn read_rows_sheet(path: &Path) -> Vec<Vec<String>> {
     let mut book: Xlsx<_> = open_workbook(path).unwrap();
@@ -698,4 +756,53 @@ fn undecodable_bytes_stay_visible_and_such_a_row_sent_back_unchanged_stays_rejec
         csv_cells(&dir.join("r2/rejected.csv"))[1][1],
         "malformed_row"
     );
+}
+
+#[test]
+fn a_report_checked_where_it_lies_is_refused_rather_than_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("export.csv"),
+        "name,phone,email\nOne,+4930901820,bad@\nTwo,+4930901821,\n",
+    )
+    .unwrap();
+    assert_exit(&nl_import(dir.path(), &["check", "export.csv"]), 3);
+    // Round 1's report, checked as it is: its reports go to .nl-import/reports/rejected/.
+    let round1 = ".nl-import/reports/export/rejected.csv";
+    assert_exit(&nl_import(dir.path(), &["check", round1]), 3);
+    // Round 2's report, fixed by hand where it lies, then checked there: the run would
+    // write its report over it.
+    let round2 = dir.path().join(".nl-import/reports/rejected/rejected.csv");
+    let fixed = std::fs::read_to_string(&round2)
+        .unwrap()
+        .replace("bad@", "fixed@example.com");
+    std::fs::write(&round2, &fixed).unwrap();
+    let out = nl_import(
+        dir.path(),
+        &["check", ".nl-import/reports/rejected/rejected.csv"],
+    );
+    assert_exit(&out, 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--report-dir"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&round2).unwrap(),
+        fixed,
+        "the fixes are kept"
+    );
+    // Its own --emit-valid over it is refused too; another report directory is fine.
+    let out = nl_import(
+        dir.path(),
+        &["check", "export.csv", "--emit-valid", "export.csv"],
+    );
+    assert_exit(&out, 2);
+    let out = nl_import(
+        dir.path(),
+        &[
+            "check",
+            ".nl-import/reports/rejected/rejected.csv",
+            "--report-dir",
+            "round3",
+        ],
+    );
+    assert_exit(&out, 0);
 }

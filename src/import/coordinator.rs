@@ -10,14 +10,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
-use super::batch::{Collected, Handover, ImportPipeline, PendingBatch, ReaderSetup, read_batches};
+use super::batch::{
+    ByteBudget, Collected, Handover, IN_FLIGHT_BYTES, ImportPipeline, PendingBatch, ReaderSetup,
+    read_batches,
+};
 use super::deletes::{self, Deletion};
 use super::plan::InputStamp;
 use super::shutdown::{Reason, Shutdown};
-use crate::checkpoint::{AcceptedLead, BatchRecord, Checkpoint, Rejection, RunStatus, SettledRow};
+use crate::checkpoint::{
+    AcceptedLead, BatchRecord, Checkpoint, Rejection, RunStatus, SettledRow, StateFileGone,
+};
 use crate::config::ImportConfig;
 use crate::lead::{ErrorClass, Problem};
 use crate::output::{self, Event};
@@ -28,6 +33,47 @@ use crate::upload::{BatchOutcome, Settled, Stop, Uploader};
 
 /// Settled rows buffered before they are committed without a batch outcome.
 const FLUSH_ROWS: usize = 4096;
+
+/// Bytes of rejected rows buffered before they are committed without a batch outcome
+/// (well under [`IN_FLIGHT_BYTES`], so that the reader always finds room).
+const FLUSH_BYTES: usize = 8 << 20;
+
+/// How long requests in flight when a run is stopped may take to be answered before they
+/// are abandoned (their rows stay pending and are sent again by the next run).
+pub(super) const IN_FLIGHT_GRACE: Duration = Duration::from_secs(1);
+
+/// Closes the budget when dropped: the reader never waits for a coordinator that is gone.
+struct CloseOnDrop(Arc<ByteBudget>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+/// The warning that the run is stopping: interrupted, or at its time budget.
+fn say_stopping(shutdown: &Shutdown, stderr: &mut dyn Write) {
+    let (why, reason) = match shutdown.reason() {
+        Some(Reason::TimeBudget) => ("time budget (--max-duration) reached", "max_duration"),
+        _ => ("interrupted", "signal"),
+    };
+    // A blank line first ends the progress line on a terminal.
+    let newline = if output::is_json() { "" } else { "\n" };
+    let _ = Event::warn(
+        "interrupt",
+        format!("{newline}{why}: finishing the requests in flight (press Ctrl-C to quit at once)"),
+    )
+    .with("reason", reason)
+    .write_to(stderr);
+}
+
+/// Sleeps until `at`, or forever when there is no such moment.
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
 
 /// How a session ended.
 #[derive(Debug)]
@@ -142,9 +188,11 @@ impl<'a> Coordinator<'a> {
         }
     }
 
-    /// Runs the session: reads `pipeline` on a blocking thread, sends through `uploader`,
-    /// commits every outcome, until the file is read and every batch settled, or the run
-    /// is stopped.
+    /// Runs the session: reads `pipeline` on a thread of its own, sends through
+    /// `uploader`, commits every outcome, until the file is read and every batch settled,
+    /// or the run is stopped. A stop is prompt: reading stops (a validation worker busy
+    /// with a huge row is not waited for), requests in flight get [`IN_FLIGHT_GRACE`] to
+    /// be answered and are then abandoned (their rows stay pending, sent again later).
     pub(super) async fn run(
         mut self,
         mut pipeline: ImportPipeline,
@@ -156,18 +204,37 @@ impl<'a> Coordinator<'a> {
         let cfg = self.cfg;
         let cancel = shutdown.token().clone();
         let stopper = pipeline.stopper();
+        let budget = ByteBudget::new(IN_FLIGHT_BYTES);
+        // However this function returns, a reader waiting for room is let go.
+        let _close = CloseOnDrop(Arc::clone(&budget));
         let (tx, mut rx) = mpsc::channel::<Handover>(cfg.concurrency.max(2));
-        let reading_thread = tokio::task::spawn_blocking(move || {
-            read_batches(&mut pipeline, &tx, &reader);
-            pipeline.rows_skipped()
-        });
+        let (skipped_tx, skipped_rx) = oneshot::channel();
+        let reader_budget = Arc::clone(&budget);
+        std::thread::Builder::new()
+            .name("reader".into())
+            .spawn(move || {
+                read_batches(&mut pipeline, &tx, &reader_budget, &reader);
+                let _ = skipped_tx.send(pipeline.rows_skipped());
+            })
+            .context("cannot start the reading thread")?;
         let sending_started = Instant::now();
         let mut tasks: JoinSet<TaskDone> = JoinSet::new();
         let mut reading = true;
+        let mut abandon_at: Option<tokio::time::Instant> = None;
+        let mut abandoned = false;
         loop {
+            // Said once, whenever the cancellation is seen: here rather than in the select
+            // below, which a stop that lands while a batch is settled would skip.
+            if cancel.is_cancelled() && abandon_at.is_none() {
+                abandon_at = Some(tokio::time::Instant::now() + IN_FLIGHT_GRACE);
+                if !cfg.quiet {
+                    say_stopping(shutdown, stderr);
+                }
+            }
             let stopping = self.stop.is_some() || cancel.is_cancelled();
             if stopping && reading {
                 stopper.stop();
+                budget.close();
                 rx.close();
                 reading = false;
             }
@@ -176,28 +243,18 @@ impl<'a> Coordinator<'a> {
             }
             tokio::select! {
                 biased;
-                () = cancel.cancelled(), if !stopping => {
-                    if !cfg.quiet {
-                        let (why, reason) = match shutdown.reason() {
-                            Some(Reason::TimeBudget) => {
-                                ("time budget (--max-duration) reached", "max_duration")
-                            }
-                            _ => ("interrupted", "signal"),
-                        };
-                        // A blank line first ends the progress line on a terminal.
-                        let newline = if output::is_json() { "" } else { "\n" };
-                        let _ = Event::warn(
-                            "interrupt",
-                            format!("{newline}{why}: finishing the requests in flight (press Ctrl-C to quit at once)"),
-                        )
-                        .with("reason", reason)
-                        .write_to(stderr);
-                    }
+                // Wakes the loop, whose top says it and starts the grace.
+                () = cancel.cancelled(), if abandon_at.is_none() => {}
+                () = sleep_until_some(abandon_at), if !abandoned && !tasks.is_empty() => {
+                    // Not answered in time: their rows stay pending. Once: the tasks are
+                    // joined below (this branch comes first and would fire forever).
+                    abandoned = true;
+                    tasks.abort_all();
                 }
                 Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
                     match joined {
                         Ok(done) => self.on_done(done, &mut tasks)?,
-                        // Aborted after a fatal answer: its rows stay pending.
+                        // Aborted after a fatal answer or the grace: its rows stay pending.
                         Err(e) if e.is_cancelled() => {}
                         Err(e) => return Err(anyhow!("an upload task failed: {e}")),
                     }
@@ -209,7 +266,13 @@ impl<'a> Coordinator<'a> {
         }
         // Whatever was buffered is settled: commit it with the final frontier.
         self.commit(None)?;
-        let rows_skipped = reading_thread.await.unwrap_or(0);
+        // The reading thread has ended, or ends at its next step; one stopped while a
+        // worker is inside a huge row is not waited for.
+        let rows_skipped = if self.complete(shutdown) {
+            skipped_rx.await.unwrap_or_else(|_| stopper.rows_skipped())
+        } else {
+            stopper.rows_skipped()
+        };
         let sending = sending_started.elapsed();
         let input_changed = self.stamp.changed();
         let deletion =
@@ -257,27 +320,25 @@ impl<'a> Coordinator<'a> {
     ) -> Result<bool> {
         match handover {
             Some(Handover::Rows {
-                rejections,
+                rows,
                 batch,
-                unchanged,
                 low_water,
                 last_row,
             }) => {
                 self.rows_read = self.rows_read.max(last_row);
-                self.buffered.rejections.extend(rejections);
-                self.buffered.unchanged.extend(unchanged);
+                self.buffered.extend(rows);
                 if let Some(mut batch) = batch {
                     batch.seq = self.next_seq;
                     self.next_seq += 1;
                     self.in_flight.insert((batch.first_row(), batch.seq));
                     let uploader = Arc::clone(uploader);
                     tasks.spawn(async move {
-                        let outcome = uploader.send(&batch.leads, batch.seq).await;
+                        let outcome = uploader.send(&batch.body, &batch.leads, batch.seq).await;
                         TaskDone { batch, outcome }
                     });
                 }
                 self.low_water = low_water;
-                if self.buffered.len() >= FLUSH_ROWS {
+                if self.buffered.len() >= FLUSH_ROWS || self.buffered.bytes >= FLUSH_BYTES {
                     self.commit(None)?;
                 }
                 Ok(true)
@@ -411,7 +472,7 @@ impl<'a> Coordinator<'a> {
             ..BatchRecord::default()
         };
         let mut rejections = Vec::new();
-        for (pending, outcome) in batch.leads.iter().zip(settled) {
+        for (i, (pending, outcome)) in batch.leads.iter().zip(settled).enumerate() {
             let (lead, meta) = (&pending.lead, pending);
             let row = SettledRow {
                 row: lead.row,
@@ -425,7 +486,7 @@ impl<'a> Coordinator<'a> {
                         key: meta.key,
                         lead_id: lead.lead_id.clone(),
                         hash: meta.hash,
-                        payload: lead.json.clone(),
+                        payload: batch.payload(i),
                     });
                     Stats::add(
                         if meta.new {
@@ -486,13 +547,17 @@ impl<'a> Coordinator<'a> {
         }
         let totals = self.earlier.plus(self.stats.snapshot());
         let frontier = frontier(self.low_water, &self.in_flight);
+        let path = self.checkpoint.path().display().to_string();
         self.checkpoint
             .commit(self.run_id, &records, &buffered.rejections, frontier, &totals)
-            .with_context(|| {
-                format!(
-                    "cannot write the state file `{}` (the run stays resumable from its last commit)",
-                    self.checkpoint.path().display()
-                )
+            .map_err(|e| {
+                if e.is::<StateFileGone>() {
+                    e
+                } else {
+                    e.context(format!(
+                        "cannot write the state file `{path}` (the run stays resumable from its last commit)"
+                    ))
+                }
             })
     }
 }

@@ -42,16 +42,36 @@ use self::shutdown::Shutdown;
 use crate::checkpoint::{Checkpoint, ResumeState};
 use crate::config::{ImportConfig, Target};
 use crate::exit;
+use crate::interrupt::{Interrupt, Interrupted};
 use crate::metrics::Metrics;
 use crate::output::Event;
 use crate::pacing::Pacer;
 use crate::pipeline::{DuplicateIndex, Pipeline};
 use crate::report::{ReportPaths, write_json};
 use crate::stats::{Counts, Stats};
-use crate::upload::{ApiKey, UploadSettings, Uploader};
+use crate::upload::{ApiKey, DeleteError, Stop, UploadSettings, Uploader};
 
-/// Runs an import; returns the exit code.
+/// Runs an import; returns the exit code. Ctrl-C and SIGTERM are taken from the first
+/// instant ([`crate::interrupt`]): before the session, the run stops at its next step
+/// (exit 130, nothing sent); during it, the session winds down and says what it did.
 pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Result<u8> {
+    let interrupt = crate::interrupt::install();
+    match prepare_and_run(cfg, interrupt, stdout, stderr) {
+        Err(e) if e.chain().any(|e| e.is::<Interrupted>()) => {
+            interrupt.acknowledge();
+            crate::interrupt::stopped_event(crate::interrupt::NOTHING_DONE).write_to(stderr)?;
+            Ok(exit::INTERRUPTED)
+        }
+        other => other,
+    }
+}
+
+fn prepare_and_run(
+    cfg: &ImportConfig,
+    interrupt: &Interrupt,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<u8> {
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let started = Instant::now();
     if let Some(path) = &cfg.input.metrics_file {
@@ -76,7 +96,9 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
         Event::info("mapping", mapping.brief(region)).write_to(stderr)?;
     }
     let mapping_stats = validator.stats();
+    interrupt.check()?;
     let input = plan::describe(cfg, (source, mapping, validator))?;
+    interrupt.check()?;
     if cfg.dry_run {
         return dry_run::run(cfg, input, stdout, stderr);
     }
@@ -87,7 +109,9 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
         }
         return Ok(exit::LOCKED);
     };
+    interrupt.check()?;
     let mut checkpoint = Checkpoint::open(&cfg.state)?;
+    interrupt.check()?;
     let track_ids = input.validator.has_id_column();
     let session = plan::start(cfg, &mut checkpoint, &input.spec, track_ids)?;
     let run_id = session.run_id;
@@ -95,7 +119,14 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
     let headers = input.source.headers().to_vec();
     let mapping = input.mapping.clone();
     let stats = Arc::new(Stats::default());
-    let end = run_session(cfg, &mut checkpoint, session, input, &stats, stderr)?;
+    let end = run_session(
+        cfg,
+        (&mut checkpoint, interrupt),
+        session,
+        input,
+        &stats,
+        stderr,
+    )?;
     let mut report = Report {
         cfg,
         checkpoint: &mut checkpoint,
@@ -115,7 +146,7 @@ pub fn run(cfg: &ImportConfig, stdout: &mut dyn Write, stderr: &mut dyn Write) -
 /// Reads, sends and commits: one session of the run, in an async runtime of its own.
 fn run_session(
     cfg: &ImportConfig,
-    checkpoint: &mut Checkpoint,
+    (checkpoint, interrupt): (&mut Checkpoint, &Interrupt),
     session: Session,
     input: Input,
     stats: &Arc<Stats>,
@@ -171,15 +202,16 @@ fn run_session(
             ),
             Target::Api { .. } => None,
         };
-        let shutdown = Shutdown::start(cfg.max_duration);
-        let pacer = Arc::new(Pacer::new(cfg.pace));
+        let shutdown = Shutdown::start(interrupt.token(), cfg.max_duration);
+        let pacer = Arc::new(Pacer::new(cfg.pace).quiet(cfg.quiet));
         let uploader = uploader(cfg, sandbox.as_ref(), &pacer, &shutdown, stats)?;
         // A key that may not delete is found out before hours of importing, not after.
         if cfg.delete_missing {
-            uploader
-                .probe_delete()
-                .await
-                .map_err(deletes::probe_error)?;
+            match uploader.probe_delete().await {
+                // Interrupted: the session below stops at once, and deletes nothing.
+                Ok(()) | Err(DeleteError::Stopped(Stop::Interrupted)) => {}
+                Err(e) => return Err(deletes::probe_error(e)),
+            }
         }
         let display = progress::start(
             Arc::clone(stats),
@@ -205,8 +237,12 @@ fn run_session(
         });
         let reader = ReaderSetup {
             batch_size: cfg.batch_size,
+            source: cfg.source.clone(),
             stats: Arc::clone(stats),
         };
+        // From here a signal lets the session wind down (it stops at once if one came
+        // while it was being set up).
+        interrupt.acknowledge();
         let end = coordinator
             .run(pipeline, reader, uploader, &shutdown, stderr)
             .await;
@@ -297,7 +333,6 @@ fn uploader(
         UploadSettings {
             base_url,
             key,
-            source: cfg.source.clone(),
             timeout: cfg.timeout,
             policy: cfg.policy,
             concurrency: cfg.concurrency,

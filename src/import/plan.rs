@@ -82,7 +82,10 @@ fn fingerprint(path: &Path) -> Result<String> {
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut size = 0u64;
+    let interrupt = crate::interrupt::install();
     loop {
+        // A large file takes a while: Ctrl-C stops here, before anything is sent.
+        interrupt.check()?;
         let n = file
             .read(&mut buf)
             .with_context(|| format!("cannot read `{}`", path.display()))?;

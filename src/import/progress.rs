@@ -70,6 +70,7 @@ async fn show(stats: Arc<Stats>, pacer: Arc<Pacer>, setup: ProgressSetup) {
         );
         bar
     });
+    let _shown = bar.as_ref().map(output::show_bar);
     let mut history = History::default();
     let mut tick = tokio::time::interval(TICK);
     tick.tick().await;

@@ -1,6 +1,6 @@
 //! Header recognition: which lead field a column holds, from the words of its header, in
-//! English, French, German, Spanish, Italian, Portuguese and Dutch, accent- and
-//! case-insensitive; which columns are phone numbers and in what order to try them; which
+//! English, French, German, Spanish, Italian, Portuguese and Dutch, and Polish, Swedish,
+//! Danish, Norwegian, Finnish and Czech, accent- and case-insensitive; which columns are phone numbers and in what order to try them; which
 //! columns are noise (owners, audit timestamps, internal notes, system ids).
 
 use std::sync::OnceLock;
@@ -94,7 +94,7 @@ const FILLER: &[&str] = &[
     "le", "l", "el", "del", "da", "do", "dos", "di", "van", "het", "s", "contact", "contacts",
     "person", "persons", "people", "lead", "leads", "customer", "client", "kunde", "kunden",
     "kontakt", "cliente", "klant", "persona", "personne", "pessoa", "contatto", "contacto",
-    "contato", "prospect",
+    "contato", "prospect", "numer", "cislo", "kontaktu", "kontakty",
 ];
 
 /// Words naming a phone.
@@ -122,6 +122,12 @@ const PHONE_NOUN: &[&str] = &[
     "telefonnr",
     "ph",
     "phn",
+    "telefonu",
+    "telefonni",
+    "tfn",
+    "tlf",
+    "puhelin",
+    "puh",
 ];
 
 /// Words naming a mobile phone (a phone by themselves too).
@@ -147,6 +153,16 @@ const MOBILE: &[&str] = &[
     "mob",
     "cel",
     "mobilephone",
+    "sms",
+    "komorkowy",
+    "komorkowa",
+    "komorka",
+    "komorki",
+    "mobilni",
+    "matkapuhelin",
+    "kannykka",
+    "mobilny",
+    "komorkowego",
 ];
 
 /// Words that make a phone the main one: main, primary, work, business…
@@ -194,6 +210,19 @@ const MAIN_QUAL: &[&str] = &[
     "zakelijk",
     "vast",
     "hoofd",
+    "sluzbowy",
+    "stacjonarny",
+    "firmowy",
+    "arbete",
+    "arbets",
+    "arbejde",
+    "arbeids",
+    "jobb",
+    "vaxel",
+    "direkt",
+    "tyo",
+    "pevna",
+    "pracovni",
 ];
 
 /// The qualifiers of [`MAIN_QUAL`] that put a phone first among main phones.
@@ -251,6 +280,17 @@ const OTHER_QUAL: &[&str] = &[
     "ander",
     "secundario",
     "secondaire",
+    "domowy",
+    "prywatny",
+    "inny",
+    "dodatkowy",
+    "hem",
+    "hjem",
+    "hjemme",
+    "koti",
+    "soukromy",
+    "domaci",
+    "jiny",
     "weitere",
 ];
 
@@ -278,6 +318,12 @@ const NOT_A_PHONE: &[&str] = &[
     "ramal",
     "interno",
     "toestel",
+    "faks",
+    "faksi",
+    "wewn",
+    "wewnetrzny",
+    "anknytning",
+    "lokalnummer",
 ];
 
 /// Headers that are phone columns but whose words say so only together.
@@ -321,6 +367,7 @@ const FIELDS: &[(&str, Field, u8)] = &[
     ("identificador", Field::LeadId, 1),
     ("identificativo", Field::LeadId, 1),
     ("kennung", Field::LeadId, 1),
+    ("identyfikator", Field::LeadId, 1),
     // name
     ("fullname", Field::Name, 0),
     ("displayname", Field::Name, 1),
@@ -340,6 +387,17 @@ const FIELDS: &[(&str, Field, u8)] = &[
     ("nomecognome", Field::Name, 0),
     ("volledigenaam", Field::Name, 0),
     ("naam", Field::Name, 0),
+    // Polish, Swedish, Danish, Norwegian, Finnish, Czech
+    ("imieinazwisko", Field::Name, 0),
+    ("namn", Field::Name, 0),
+    ("fullstandigtnamn", Field::Name, 0),
+    ("navn", Field::Name, 0),
+    ("fuldtnavn", Field::Name, 0),
+    ("fulltnavn", Field::Name, 0),
+    ("nimi", Field::Name, 0),
+    ("kokonimi", Field::Name, 0),
+    ("celejmeno", Field::Name, 0),
+    ("jmenoaprijmeni", Field::Name, 0),
     // first name
     ("firstname", Field::FirstName, 0),
     ("first", Field::FirstName, 1),
@@ -355,6 +413,11 @@ const FIELDS: &[(&str, Field, u8)] = &[
     ("nomeproprio", Field::FirstName, 0),
     ("voornaam", Field::FirstName, 0),
     ("roepnaam", Field::FirstName, 1),
+    ("imie", Field::FirstName, 0),
+    ("fornamn", Field::FirstName, 0),
+    ("fornavn", Field::FirstName, 0),
+    ("etunimi", Field::FirstName, 0),
+    ("krestnijmeno", Field::FirstName, 0),
     // last name
     ("lastname", Field::LastName, 0),
     ("last", Field::LastName, 1),
@@ -374,6 +437,12 @@ const FIELDS: &[(&str, Field, u8)] = &[
     ("ultimonome", Field::LastName, 0),
     ("achternaam", Field::LastName, 0),
     ("familienaam", Field::LastName, 0),
+    ("nazwisko", Field::LastName, 0),
+    ("efternamn", Field::LastName, 0),
+    ("efternavn", Field::LastName, 0),
+    ("etternavn", Field::LastName, 0),
+    ("sukunimi", Field::LastName, 0),
+    ("prijmeni", Field::LastName, 0),
     // email
     ("email", Field::Email, 0),
     ("emails", Field::Email, 0),
@@ -400,6 +469,11 @@ const FIELDS: &[(&str, Field, u8)] = &[
     ("correioeletronico", Field::Email, 0),
     ("emailadres", Field::Email, 0),
     ("mailadres", Field::Email, 0),
+    ("epost", Field::Email, 0),
+    ("epostadress", Field::Email, 0),
+    ("epostadresse", Field::Email, 0),
+    ("sahkoposti", Field::Email, 0),
+    ("sahkopostiosoite", Field::Email, 0),
     // status
     ("status", Field::Status, 0),
     ("statut", Field::Status, 0),
@@ -407,6 +481,8 @@ const FIELDS: &[(&str, Field, u8)] = &[
     ("stato", Field::Status, 0),
     ("situacao", Field::Status, 1),
     ("leadstatus", Field::Status, 0),
+    ("stav", Field::Status, 1),
+    ("tila", Field::Status, 1),
     // tags
     ("tags", Field::Tags, 0),
     ("tag", Field::Tags, 0),
@@ -426,6 +502,11 @@ const FIELDS: &[(&str, Field, u8)] = &[
     ("etichette", Field::Tags, 0),
     ("etichetta", Field::Tags, 1),
     ("marcadores", Field::Tags, 0),
+    ("tagi", Field::Tags, 0),
+    ("etykiety", Field::Tags, 0),
+    ("taggar", Field::Tags, 0),
+    ("tunnisteet", Field::Tags, 0),
+    ("stitky", Field::Tags, 0),
     // custom fields
     ("customfields", Field::CustomFields, 0),
     // country
@@ -446,6 +527,9 @@ const FIELDS: &[(&str, Field, u8)] = &[
     ("paese", Field::Country, 0),
     ("nazione", Field::Country, 0),
     ("nation", Field::Country, 1),
+    ("kraj", Field::Country, 0),
+    ("maa", Field::Country, 0),
+    ("zeme", Field::Country, 0),
 ];
 
 /// Words that qualify an email or country column (`Work Email`, `Mailing Country`); such a
@@ -605,6 +689,71 @@ const INTERNAL: &[&str] = &[
     "internal_notes",
 ];
 
+/// The records a `<Product> <entity> Id` column can be the own id of (`Apollo Contact Id`,
+/// `HubSpot Record ID`): the lead itself, not another record.
+const RECORD_ENTITY: &[&str] = &[
+    "contact",
+    "lead",
+    "person",
+    "record",
+    "prospect",
+    "customer",
+    "client",
+    "subscriber",
+    "member",
+    "kontakt",
+    "klant",
+    "cliente",
+    "kunde",
+];
+
+/// Words before `<entity> Id` that make it another record's id (`Primary Contact ID` in
+/// a deals export, `Associated Contact ID`, `Converted Lead ID`, `Account Contact Id`).
+const RELATION: &[&str] = &[
+    "primary",
+    "main",
+    "secondary",
+    "other",
+    "associated",
+    "association",
+    "parent",
+    "child",
+    "related",
+    "converted",
+    "master",
+    "linked",
+    "merged",
+    "duplicate",
+    "original",
+    "previous",
+    "old",
+    "new",
+    "legacy",
+    "referring",
+    "referred",
+    "referrer",
+    "referral",
+    "account",
+    "company",
+    "organization",
+    "organisation",
+    "org",
+    "deal",
+    "opportunity",
+    "campaign",
+    "list",
+    "team",
+    "user",
+    "partner",
+    "sales",
+    "billing",
+    "shipping",
+    "source",
+    "target",
+    "assistant",
+    "manager",
+];
+
 const F_PHONE: u16 = 1;
 const F_MOBILE: u16 = 1 << 1;
 const F_MAIN: u16 = 1 << 2;
@@ -660,6 +809,9 @@ pub fn recognise(header: &str) -> Recognised {
     let all = words(header);
     if all.is_empty() {
         return Recognised::Unknown;
+    }
+    if own_record_id(&all) {
+        return Recognised::Field(Field::LeadId, 2);
     }
     if let Some(noise) = noise(header, &all) {
         return noise;
@@ -719,6 +871,25 @@ pub fn recognise(header: &str) -> Recognised {
         }
     }
     Recognised::Unknown
+}
+
+/// `<Product> <entity> Id` (`Apollo Contact Id`, `HubSpot Record ID`, `ApolloContactId`):
+/// the export's own id of the record, after a plain `Record ID` or `Id`. One or two words
+/// before the entity (the product's name), none of which makes it another record's id
+/// (`Primary Contact ID`, `Account Contact Id`, `Contact Owner Id`).
+fn own_record_id(all: &[String]) -> bool {
+    let [prefix @ .., entity, id] = all else {
+        return false;
+    };
+    id == "id"
+        && RECORD_ENTITY.contains(&entity.as_str())
+        && (1..=2).contains(&prefix.len())
+        && prefix.iter().all(|w| {
+            !RELATION.contains(&w.as_str())
+                && !RECORD_ENTITY.contains(&w.as_str())
+                && !w.bytes().all(|b| b.is_ascii_digit())
+                && flags(w) & (F_OWNER | F_AUDIT | F_INTERNAL | F_FILLER | F_PHONE_VOCAB) == 0
+        })
 }
 
 /// The phone rank of a header whose every word is phone vocabulary (or filler), with at
@@ -885,6 +1056,7 @@ mod tests {
             ("Cell Phone", Mobile),
             ("Person - Phone - Mobile", Mobile),
             ("WhatsApp", Mobile),
+            ("SMS", Mobile),
             ("Home Phone", Other),
             ("Other Phone", Other),
             ("Assistant's Phone", Other),
@@ -956,6 +1128,8 @@ mod tests {
             "Telephone Opt Out",
             "Phone Country Code",
             "Mobile Opt-In",
+            "SMS Opt-In",
+            "SMS Consent",
         ] {
             assert_eq!(phone_kind(header), None, "{header}");
         }
@@ -1063,6 +1237,119 @@ mod tests {
             "Website",
         ] {
             assert_eq!(recognise(header), Recognised::Unknown, "{header}");
+        }
+    }
+
+    #[test]
+    fn headers_in_polish_swedish_danish_norwegian_finnish_and_czech() {
+        use PhoneKind::*;
+        for (header, kind) in [
+            ("Telefon komórkowy", Mobile),
+            ("Komórka", Mobile),
+            ("Nr telefonu", Main),
+            ("Numer telefonu komórkowego", Mobile),
+            ("Telefon służbowy", Main),
+            ("Telefon domowy", Other),
+            ("Mobiltelefon", Mobile),
+            ("Telefonnummer", Main),
+            ("Tfn", Main),
+            ("Hemtelefon", Other),
+            ("Arbetstelefon", Main),
+            ("Tlf.", Main),
+            ("Mobilnr", Mobile),
+            ("Telefon jobb", Main),
+            ("Puhelin", Main),
+            ("Puhelinnumero", Main),
+            ("Matkapuhelin", Mobile),
+            ("Kännykkä", Mobile),
+            ("Työpuhelin", Main),
+            ("Telefonní číslo", Main),
+            ("Mobilní telefon", Mobile),
+        ] {
+            assert_eq!(phone_kind(header), Some(kind), "{header}");
+        }
+        for header in ["Faks", "Telefon wewn.", "Faksi", "Typ telefonu"] {
+            assert_eq!(phone_kind(header), None, "{header}");
+        }
+        use Field::*;
+        for (header, expected) in [
+            ("Imię", FirstName),
+            ("Nazwisko", LastName),
+            ("Imię i nazwisko", Name),
+            ("Kraj", Country),
+            ("Förnamn", FirstName),
+            ("Efternamn", LastName),
+            ("Namn", Name),
+            ("E-post", Email),
+            ("E-postadress", Email),
+            ("Land", Country),
+            ("Fornavn", FirstName),
+            ("Efternavn", LastName),
+            ("Etternavn", LastName),
+            ("Navn", Name),
+            ("Etunimi", FirstName),
+            ("Sukunimi", LastName),
+            ("Sähköposti", Email),
+            ("Maa", Country),
+            ("Tila", Status),
+            ("Příjmení", LastName),
+            ("Země", Country),
+            ("Stav", Status),
+            ("Tagi", Tags),
+        ] {
+            assert_eq!(field(header), Some(expected), "{header}");
+        }
+        // Company, city, notes, position: custom fields, not lead fields.
+        for header in [
+            "Firma",
+            "Miasto",
+            "Uwagi",
+            "Stanowisko",
+            "Företag",
+            "Ort",
+            "Kommentar",
+            "Titel",
+            "Yritys",
+            "Nazwa",
+        ] {
+            assert_eq!(recognise(header), Recognised::Unknown, "{header}");
+        }
+    }
+
+    #[test]
+    fn a_products_own_record_id() {
+        for header in [
+            "Apollo Contact Id",
+            "ApolloContactId",
+            "HubSpot Record ID",
+            "Acme Lead ID",
+            "Brevo Contact ID",
+        ] {
+            assert_eq!(
+                recognise(header),
+                Recognised::Field(Field::LeadId, 2),
+                "{header}"
+            );
+        }
+        // Plain forms rank before it.
+        assert_eq!(recognise("Record ID"), Recognised::Field(Field::LeadId, 0));
+        assert_eq!(recognise("Contact ID"), Recognised::Field(Field::LeadId, 1));
+        // Another record's id, or a field that is not an id: never the lead's id.
+        for header in [
+            "Apollo Account Id",
+            "Primary Contact ID",
+            "Associated Contact ID",
+            "Converted Lead ID",
+            "Account Contact Id",
+            "Contact Owner Id",
+            "Campaign Member Id",
+            "Deal Contact Id",
+            "Parent Record Id",
+            "Phone Contact Id",
+            "Company Id",
+            "Apollo Contact Status",
+        ] {
+            assert_ne!(field(header), Some(Field::LeadId), "{header}");
         }
     }
 

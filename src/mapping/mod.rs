@@ -12,6 +12,7 @@
 //! unmapped = "custom"           # columns nothing maps: "custom" (noise dropped), "all", "ignore"
 //! auto = true                   # false: map only the columns listed below
 //! phones = ["Mobile", "Phone"]  # the order phone columns are tried in
+//! international = ["SMS"]       # phone columns whose digits carry the country code, no +
 //!
 //! [columns]
 //! "Mobile Number" = "phone"
@@ -218,6 +219,10 @@ pub struct MappingFile {
     /// The order phone columns are tried in.
     #[serde(default)]
     pub phones: Vec<String>,
+    /// Phone columns whose digit strings carry their country code without `+` (Brevo's
+    /// `SMS`: `33612345678` is +33 6 12 34 56 78 whatever the row's country).
+    #[serde(default)]
+    pub international: Vec<String>,
     /// Header name → target, in file order.
     #[serde(default)]
     pub columns: IndexMap<String, String>,
@@ -244,6 +249,7 @@ impl Default for MappingFile {
             auto: true,
             unmapped: None,
             phones: Vec::new(),
+            international: Vec::new(),
             columns: IndexMap::new(),
             status: IndexMap::new(),
             countries: IndexMap::new(),
@@ -422,6 +428,11 @@ pub struct Mapping {
     pub phones: Vec<(usize, PhoneKind)>,
     /// Whether the phone order was set by a list (mapping file or preset).
     pub phone_order_from: Option<Origin>,
+    /// The phone columns (indexes) whose digit strings carry their country code without
+    /// `+`, and who said so (mapping file or preset).
+    pub international: Vec<usize>,
+    /// Where [`Mapping::international`] comes from.
+    pub international_from: Option<Origin>,
     /// The preset applied, and how.
     pub preset: Option<(&'static Preset, PresetHow)>,
     /// A preset that matched as well as another one (so none was applied), for the table.
@@ -455,13 +466,6 @@ impl Mapping {
         options: &MappingOptions,
     ) -> Result<Mapping, MappingError> {
         let trimmed: Vec<String> = headers.iter().map(|h| h.trim().to_owned()).collect();
-        let available = || {
-            trimmed
-                .iter()
-                .map(|h| format!("`{h}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         let default_file = MappingFile::default();
         let (path, spec) = match file {
             Some((path, spec)) => (Some(path), spec),
@@ -469,126 +473,38 @@ impl Mapping {
         };
         let (preset, preset_tie) = choose_preset(&trimmed, spec, options)?;
         let keys: Vec<String> = trimmed.iter().map(|h| key(h)).collect();
-        // Once per column: a file may have 10^5 of them.
-        let recognised: Vec<Recognised> = trimmed.iter().map(|h| recognise(h)).collect();
         let mut by_key: HashMap<&str, Vec<usize>> = HashMap::with_capacity(keys.len());
         for (i, k) in keys.iter().enumerate() {
             by_key.entry(k.as_str()).or_default().push(i);
         }
-        let mut builder = Builder {
-            columns: vec![None; trimmed.len()],
-            taken: HashMap::new(),
+        let sources = Sources {
+            // Once per column: a file may have 10^5 of them.
+            recognised: trimmed.iter().map(|h| recognise(h)).collect(),
+            trimmed: &trimmed,
+            by_key,
+            spec,
+            path,
+            input,
+            preset,
         };
-        for (i, header) in trimmed.iter().enumerate() {
-            if REPORT_COLUMNS.contains(&header.as_str()) {
-                builder.columns[i] = Some((Target::Ignore, Origin::Report));
-            }
-        }
-        if let Some(path) = path {
-            for (column, target) in &spec.columns {
-                let Some(i) = trimmed.iter().position(|h| h == column.trim()) else {
-                    return Err(MappingError::MissingColumn {
-                        path: path.to_owned(),
-                        input: input.to_owned(),
-                        column: column.clone(),
-                        available: available(),
-                    });
-                };
-                let target = Target::parse(target).ok_or_else(|| MappingError::UnknownTarget {
-                    path: path.to_owned(),
-                    column: column.clone(),
-                    target: target.clone(),
-                })?;
-                builder.set(i, target, Origin::File);
-            }
-        }
-        if let Some((preset, _)) = preset {
-            builder.apply_preset(preset, &by_key);
-        }
-        if spec.auto {
-            builder.recognise(&recognised);
-        }
-        let unmapped = spec
-            .unmapped
-            .or(preset.and_then(|(p, _)| p.unmapped))
-            .unwrap_or_default();
-        let columns: Vec<(Target, Origin)> = builder
-            .columns
-            .into_iter()
-            .zip(&trimmed)
-            .zip(&recognised)
-            .map(|((slot, header), recognised)| {
-                slot.unwrap_or_else(|| match (unmapped, *recognised) {
-                    (Unmapped::Ignore, _) => (Target::Ignore, Origin::Unmapped),
-                    (Unmapped::Custom, Recognised::Noise(why)) => {
-                        (Target::Ignore, Origin::Noise(why))
-                    }
-                    _ => (Target::Custom(header.clone()), Origin::Unmapped),
-                })
-            })
-            .collect();
-        check_conflicts(&columns, &trimmed)?;
-
-        let order_list = if !spec.phones.is_empty() {
-            Some((&spec.phones, Origin::File))
-        } else {
-            preset
-                .filter(|(p, _)| !p.phones.is_empty())
-                .map(|(p, _)| (&p.phones, Origin::Preset))
-        };
-        if let (Some(path), Some((list, Origin::File))) = (path, order_list)
-            && let Some(missing) = list
-                .iter()
-                .find(|name| !by_key.contains_key(key(name).as_str()))
-        {
-            return Err(MappingError::MissingColumn {
-                path: path.to_owned(),
-                input: input.to_owned(),
-                column: missing.clone(),
-                available: available(),
-            });
-        }
-        let phones = phone_order(&columns, &recognised, &by_key, order_list.map(|(l, _)| l));
-        if phones.is_empty() {
-            return Err(MappingError::NoPhone {
-                input: input.to_owned(),
-                available: available(),
-            });
-        }
-        let (policy, policy_source) = match (options.unknown_status, spec.unknown_status) {
-            (Some(p), _) => (p, PolicySource::Flag),
-            (None, Some(p)) => (p, PolicySource::File),
-            (None, None) => (UnknownStatus::default(), PolicySource::Default),
-        };
-        let parse_error = |message: String| MappingError::Parse {
-            path: path.map_or_else(|| PathBuf::from("(preset)"), Path::to_owned),
-            message,
-        };
-        let status = StatusRules::build(
-            preset.map(|(p, _)| (p.name.as_str(), &p.status)),
-            &spec.status,
-            policy,
-        )
-        .map_err(parse_error)?;
-        let country_names = spec.country_names().map_err(parse_error)?;
-        let tags = if spec.tags != TagsOptions::default() {
-            spec.tags.clone()
-        } else {
-            preset.map(|(p, _)| p.tags.clone()).unwrap_or_default()
-        };
+        let columns = sources.columns()?;
+        let phones = sources.phones(&columns)?;
+        let rules = sources.value_rules(options)?;
         let extension_key = extension_key(&columns);
         Ok(Mapping {
             columns,
             headers: trimmed,
-            tag_separator: tags.separator,
-            tags_ignore: tags.ignore,
-            phones,
-            phone_order_from: order_list.map(|(_, o)| o),
+            tag_separator: rules.tags.separator,
+            tags_ignore: rules.tags.ignore,
+            phones: phones.order,
+            phone_order_from: phones.order_from,
+            international: phones.international,
+            international_from: phones.international_from,
             preset,
             preset_tie,
-            status,
-            policy_source,
-            country_names,
+            status: rules.status,
+            policy_source: rules.policy_source,
+            country_names: rules.country_names,
             extension_key,
         })
     }
@@ -605,6 +521,185 @@ impl Mapping {
 
 /// A preset and how it came to be applied.
 type AppliedPreset = (&'static Preset, PresetHow);
+
+/// What a mapping is resolved from: the file's headers, the mapping file, the preset.
+struct Sources<'a> {
+    /// The headers, trimmed.
+    trimmed: &'a [String],
+    /// What the header rules recognise in each header.
+    recognised: Vec<Recognised>,
+    /// Folded header → the columns that have it.
+    by_key: HashMap<&'a str, Vec<usize>>,
+    /// The mapping file (the default one without a file).
+    spec: &'a MappingFile,
+    /// The mapping file's path, if there is one.
+    path: Option<&'a Path>,
+    /// The input, for errors.
+    input: &'a Path,
+    /// The preset applied.
+    preset: Option<AppliedPreset>,
+}
+
+/// The phone columns of a mapping: the order they are tried in, those that hold digits with
+/// their country code, and who said so.
+struct PhoneColumns {
+    order: Vec<(usize, PhoneKind)>,
+    order_from: Option<Origin>,
+    international: Vec<usize>,
+    international_from: Option<Origin>,
+}
+
+/// A mapping's rules for values: statuses, country names, tags.
+struct ValueRules {
+    status: StatusRules,
+    policy_source: PolicySource,
+    country_names: FxHashMap<Box<str>, Region>,
+    tags: TagsOptions,
+}
+
+impl Sources<'_> {
+    /// The headers as a list for error messages.
+    fn available(&self) -> String {
+        self.trimmed
+            .iter()
+            .map(|h| format!("`{h}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Every column's target and origin: the report's own columns ignored, then the mapping
+    /// file, the preset, the header rules and the `unmapped` choice, in that precedence.
+    fn columns(&self) -> Result<Vec<(Target, Origin)>, MappingError> {
+        let mut builder = Builder {
+            columns: vec![None; self.trimmed.len()],
+            taken: HashMap::new(),
+        };
+        for (i, header) in self.trimmed.iter().enumerate() {
+            if REPORT_COLUMNS.contains(&header.as_str()) {
+                builder.columns[i] = Some((Target::Ignore, Origin::Report));
+            }
+        }
+        if let Some(path) = self.path {
+            builder.apply_file(self.spec, path, self.trimmed, self.input, &|| {
+                self.available()
+            })?;
+        }
+        if let Some((preset, _)) = self.preset {
+            builder.apply_preset(preset, &self.by_key);
+        }
+        if self.spec.auto {
+            builder.recognise(&self.recognised);
+        }
+        let unmapped = self
+            .spec
+            .unmapped
+            .or(self.preset.and_then(|(p, _)| p.unmapped))
+            .unwrap_or_default();
+        let columns = builder.finish(self.trimmed, &self.recognised, unmapped);
+        check_conflicts(&columns, self.trimmed)?;
+        Ok(columns)
+    }
+
+    /// The phone columns in the order they are tried, and those whose digits carry their
+    /// country code; an error when a column the mapping file lists is absent, or when no
+    /// column is a phone.
+    fn phones(&self, columns: &[(Target, Origin)]) -> Result<PhoneColumns, MappingError> {
+        let order_list = column_list(&self.spec.phones, self.preset, |p| &p.phones);
+        let intl_list = column_list(&self.spec.international, self.preset, |p| &p.international);
+        for list in [order_list, intl_list] {
+            if let (Some(path), Some((list, Origin::File))) = (self.path, list)
+                && let Some(missing) = list
+                    .iter()
+                    .find(|name| !self.by_key.contains_key(key(name).as_str()))
+            {
+                return Err(MappingError::MissingColumn {
+                    path: path.to_owned(),
+                    input: self.input.to_owned(),
+                    column: missing.clone(),
+                    available: self.available(),
+                });
+            }
+        }
+        let order = phone_order(
+            columns,
+            &self.recognised,
+            &self.by_key,
+            order_list.map(|(l, _)| l),
+        );
+        if order.is_empty() {
+            return Err(MappingError::NoPhone {
+                input: self.input.to_owned(),
+                available: self.available(),
+            });
+        }
+        let international: Vec<usize> = intl_list
+            .into_iter()
+            .flat_map(|(list, _)| list)
+            .flat_map(|name| self.by_key.get(key(name).as_str()).into_iter().flatten())
+            .copied()
+            .filter(|&i| columns[i].0 == Target::Phone)
+            .collect();
+        Ok(PhoneColumns {
+            order,
+            order_from: order_list.map(|(_, o)| o),
+            international_from: intl_list
+                .filter(|_| !international.is_empty())
+                .map(|(_, o)| o),
+            international,
+        })
+    }
+
+    /// The status rules and their policy, the mapping file's country names, the tag options
+    /// (the mapping file's when it sets any, else the preset's).
+    fn value_rules(&self, options: &MappingOptions) -> Result<ValueRules, MappingError> {
+        let spec = self.spec;
+        let (policy, policy_source) = match (options.unknown_status, spec.unknown_status) {
+            (Some(p), _) => (p, PolicySource::Flag),
+            (None, Some(p)) => (p, PolicySource::File),
+            (None, None) => (UnknownStatus::default(), PolicySource::Default),
+        };
+        let parse_error = |message: String| MappingError::Parse {
+            path: self
+                .path
+                .map_or_else(|| PathBuf::from("(preset)"), Path::to_owned),
+            message,
+        };
+        let status = StatusRules::build(
+            self.preset.map(|(p, _)| (p.name.as_str(), &p.status)),
+            &spec.status,
+            policy,
+        )
+        .map_err(parse_error)?;
+        let country_names = spec.country_names().map_err(parse_error)?;
+        let tags = if spec.tags != TagsOptions::default() {
+            spec.tags.clone()
+        } else {
+            self.preset.map(|(p, _)| p.tags.clone()).unwrap_or_default()
+        };
+        Ok(ValueRules {
+            status,
+            policy_source,
+            country_names,
+            tags,
+        })
+    }
+}
+
+/// A list of column names (phone order, international columns) from the mapping file when
+/// it gives one, else from the preset, with who gave it.
+fn column_list(
+    from_file: &[String],
+    preset: Option<AppliedPreset>,
+    of_preset: impl Fn(&'static Preset) -> &'static [String],
+) -> Option<(&[String], Origin)> {
+    if !from_file.is_empty() {
+        return Some((from_file, Origin::File));
+    }
+    preset
+        .map(|(p, _)| of_preset(p))
+        .filter(|list| !list.is_empty())
+        .map(|list| (list, Origin::Preset))
+}
 
 /// The preset to apply: `--preset`, else the mapping file's `preset`, else the one the
 /// headers match (none on a tie, reported).
@@ -636,6 +731,58 @@ struct Builder {
 }
 
 impl Builder {
+    /// The mapping file's `[columns]`: every column named must exist, every target parse.
+    fn apply_file(
+        &mut self,
+        spec: &MappingFile,
+        path: &Path,
+        trimmed: &[String],
+        input: &Path,
+        available: &dyn Fn() -> String,
+    ) -> Result<(), MappingError> {
+        for (column, target) in &spec.columns {
+            let Some(i) = trimmed.iter().position(|h| h == column.trim()) else {
+                return Err(MappingError::MissingColumn {
+                    path: path.to_owned(),
+                    input: input.to_owned(),
+                    column: column.clone(),
+                    available: available(),
+                });
+            };
+            let target = Target::parse(target).ok_or_else(|| MappingError::UnknownTarget {
+                path: path.to_owned(),
+                column: column.clone(),
+                target: target.clone(),
+            })?;
+            self.set(i, target, Origin::File);
+        }
+        Ok(())
+    }
+
+    /// Every column's target: the one assigned, else what `unmapped` says (noise dropped
+    /// under `custom`).
+    fn finish(
+        self,
+        trimmed: &[String],
+        recognised: &[Recognised],
+        unmapped: Unmapped,
+    ) -> Vec<(Target, Origin)> {
+        self.columns
+            .into_iter()
+            .zip(trimmed)
+            .zip(recognised)
+            .map(|((slot, header), recognised)| {
+                slot.unwrap_or_else(|| match (unmapped, *recognised) {
+                    (Unmapped::Ignore, _) => (Target::Ignore, Origin::Unmapped),
+                    (Unmapped::Custom, Recognised::Noise(why)) => {
+                        (Target::Ignore, Origin::Noise(why))
+                    }
+                    _ => (Target::Custom(header.clone()), Origin::Unmapped),
+                })
+            })
+            .collect()
+    }
+
     fn set(&mut self, i: usize, target: Target, origin: Origin) {
         if target.is_single() {
             self.taken.entry(target.clone()).or_insert(i);
@@ -748,7 +895,7 @@ fn phone_order(
     columns: &[(Target, Origin)],
     recognised: &[Recognised],
     by_key: &HashMap<&str, Vec<usize>>,
-    list: Option<&Vec<String>>,
+    list: Option<&[String]>,
 ) -> Vec<(usize, PhoneKind)> {
     let rank = |i: usize| match recognised[i] {
         Recognised::Phone(rank) => rank,

@@ -13,6 +13,7 @@
 //! [columns]                            # header → target, as in a mapping file; for a
 //! "Record ID" = "lead_id"              # single field the first header present wins
 //! phones = ["Phone Number", "Mobile Phone Number"]          # the order phones are tried
+//! international = []                  # phone columns whose digits carry the country code
 //! noise = ["Contact owner"]            # dropped, not sent
 //! [status]                             # the CRM's status values
 //! "Open" = "new"
@@ -48,6 +49,12 @@ pub const SOURCES: &[(&str, &str)] = &[
     ),
     ("outlook.toml", include_str!("presets/outlook.toml")),
     ("mailchimp.toml", include_str!("presets/mailchimp.toml")),
+    ("dynamics365.toml", include_str!("presets/dynamics365.toml")),
+    ("apollo.toml", include_str!("presets/apollo.toml")),
+    ("brevo.toml", include_str!("presets/brevo.toml")),
+    ("keap.toml", include_str!("presets/keap.toml")),
+    ("close.toml", include_str!("presets/close.toml")),
+    ("monday.toml", include_str!("presets/monday.toml")),
 ];
 
 /// How a preset is recognised.
@@ -81,6 +88,11 @@ pub struct Preset {
     /// Phone columns in the order they are tried.
     #[serde(default)]
     pub phones: Vec<String>,
+    /// Phone columns whose digit strings carry their country code without `+`, by the
+    /// product's documented rule (Brevo's `SMS`): only where the product guarantees it,
+    /// since national digits read so would be a wrong number.
+    #[serde(default)]
+    pub international: Vec<String>,
     /// Columns dropped as noise.
     #[serde(default)]
     pub noise: Vec<String>,
@@ -193,6 +205,19 @@ impl Preset {
             &IndexMap::new(),
             super::status::UnknownStatus::Omit,
         )?;
+        let is_phone = |name: &String| {
+            self.phones.iter().any(|p| key(p) == key(name))
+                || self
+                    .columns
+                    .iter()
+                    .any(|(c, t)| key(c) == key(name) && t == "phone")
+        };
+        if let Some(name) = self.international.iter().find(|n| !is_phone(n)) {
+            return Err(format!(
+                "preset {}: `{name}` is international but not a phone column",
+                self.name
+            ));
+        }
         if self.detect.any.is_empty() && self.detect.all.is_empty() {
             return Err(format!("preset {}: nothing to detect it by", self.name));
         }
@@ -226,7 +251,7 @@ mod tests {
     }
 
     fn headers(list: &str) -> Vec<String> {
-        list.split(',').map(str::to_owned).collect()
+        list.split([',', ';']).map(str::to_owned).collect()
     }
 
     #[test]
@@ -268,6 +293,34 @@ mod tests {
                 "Email Address,First Name,Last Name,Address,Phone Number,MEMBER_RATING,OPTIN_TIME,OPTIN_IP,CONFIRM_TIME,CONFIRM_IP,LATITUDE,LONGITUDE,GMTOFF,DSTOFF,TIMEZONE,CC,REGION,LAST_CHANGED,LEID,EUID,NOTES,TAGS",
                 Some("mailchimp"),
             ),
+            (
+                "(Do Not Modify) Lead,(Do Not Modify) Row Checksum,(Do Not Modify) Modified On,Name,Topic,Status Reason,Company Name,Business Phone,Mobile Phone,Email,Country/Region,Lead Source,Owner,Created On",
+                Some("dynamics365"),
+            ),
+            (
+                "First Name,Last Name,Title,Company Name,Company Name for Emails,Email,Email Status,Primary Email Source,Email Confidence,Seniority,Departments,Contact Owner,Work Direct Phone,Home Phone,Mobile Phone,Corporate Phone,Other Phone,Stage,Country,Apollo Contact Id,Apollo Account Id",
+                Some("apollo"),
+            ),
+            (
+                "EMAIL;NOM;PRENOM;SMS;LANDLINE_NUMBER;WHATSAPP;SOCIETE;VILLE;ADDED_TIME;MODIFIED_TIME",
+                Some("brevo"),
+            ),
+            (
+                "Id,First Name,Last Name,Company,Job Title,Email,Phone 1,Phone 1 Ext,Phone 1 Type,Phone 2,Phone 2 Ext,Phone 2 Type,Street Address 1,City,State,Postal Code,Country,Lead Source,Tags,Person Type,Owner,Date Created,Last Updated",
+                Some("keap"),
+            ),
+            (
+                "id,display_name,status_label,primary_contact_name,primary_contact_title,primary_contact_primary_phone,primary_contact_primary_phone_type,primary_contact_other_phones,primary_contact_primary_email,address_1_country,html_url,date_created",
+                Some("close"),
+            ),
+            (
+                "Name,Subitems,Person,Status,Phone,Email,Item ID (auto generated)",
+                Some("monday"),
+            ),
+            // A board without monday's own columns is read by the header rules.
+            ("Name,Person,Status,Phone,Email,Company,Country", None),
+            // An SMS column and generic names: not Brevo.
+            ("FIRSTNAME,LASTNAME,EMAIL,SMS", None),
             ("name,phone,email,status", None),
             ("Vorname,Nachname,Telefon,Handy,E-Mail,Land,Status", None),
         ];

@@ -342,3 +342,225 @@ fn fingerprint_is_absent_for_a_plain_file_and_present_otherwise() {
     let m = with_file(&["phone"], "[status]\n\"Open\" = \"contacted\"\n").unwrap();
     assert_ne!(a, m.fingerprint().unwrap());
 }
+
+#[test]
+fn columns_of_international_digits_from_a_preset_or_the_mapping_file() {
+    let brevo = [
+        "EMAIL",
+        "NOM",
+        "PRENOM",
+        "SMS",
+        "LANDLINE_NUMBER",
+        "WHATSAPP",
+        "ADDED_TIME",
+        "MODIFIED_TIME",
+    ];
+    let m = resolve(&brevo).unwrap();
+    assert_eq!(m.preset.unwrap().0.name, "brevo");
+    assert_eq!(phone_headers(&m), ["LANDLINE_NUMBER", "SMS", "WHATSAPP"]);
+    assert_eq!(m.international, [3, 5]);
+    assert_eq!(m.international_from, Some(Origin::Preset));
+    assert_eq!(
+        targets(&m),
+        [
+            "email",
+            "last_name",
+            "first_name",
+            "phone",
+            "phone",
+            "phone",
+            "(ignored)",
+            "(ignored)"
+        ]
+    );
+    let table = m.table(country::parse_region("FR").unwrap());
+    assert!(
+        table.contains("phone (2nd of 3, mobile, digits with country code)"),
+        "{table}"
+    );
+    assert!(
+        table
+            .contains("SMS, WHATSAPP hold numbers with their country code and no + (preset brevo)"),
+        "{table}"
+    );
+    let fp = m.fingerprint().unwrap();
+    assert_eq!(fp["international"], serde_json::json!(["SMS", "WHATSAPP"]));
+    // Without the preset, SMS is no phone and nothing is read as international.
+    let off = Mapping::resolve_with(
+        &headers(&brevo),
+        None,
+        Path::new("in.csv"),
+        &MappingOptions {
+            preset: Some("none".into()),
+            unknown_status: None,
+        },
+    )
+    .unwrap();
+    assert!(off.international.is_empty());
+    assert!(off.fingerprint().unwrap().get("international").is_none());
+    // A mapping file says so for its own columns, and must name columns the file has.
+    let m = with_file(&["Mobile", "Phone"], "international = [\"Mobile\"]\n").unwrap();
+    assert_eq!(m.international, [0]);
+    assert_eq!(m.international_from, Some(Origin::File));
+    let err = with_file(&["Mobile", "Phone"], "international = [\"SMS\"]\n").unwrap_err();
+    assert!(matches!(err, MappingError::MissingColumn { .. }), "{err}");
+    // A column that is not a phone is not read so.
+    let m = with_file(&["Phone", "Notes"], "international = [\"Notes\"]\n").unwrap();
+    assert!(m.international.is_empty());
+}
+
+#[test]
+fn the_apollo_preset() {
+    let apollo = [
+        "First Name",
+        "Last Name",
+        "Company Name for Emails",
+        "Email",
+        "Primary Email Source",
+        "Contact Owner",
+        "Work Direct Phone",
+        "Home Phone",
+        "Mobile Phone",
+        "Corporate Phone",
+        "Other Phone",
+        "Stage",
+        "Country",
+        "Company Phone",
+        "Apollo Contact Id",
+        "Apollo Account Id",
+    ];
+    let m = resolve(&apollo).unwrap();
+    assert_eq!(m.preset.unwrap().0.name, "apollo");
+    assert_eq!(m.column_of(&Target::LeadId), Some(14));
+    assert_eq!(
+        phone_headers(&m),
+        [
+            "Work Direct Phone",
+            "Mobile Phone",
+            "Corporate Phone",
+            "Home Phone",
+            "Other Phone"
+        ]
+    );
+    assert_eq!(m.columns[13].0, Target::Custom("Company Phone".into()));
+    assert_eq!(m.columns[15].0, Target::Ignore);
+    // Without the preset the header rules still take Apollo's own id.
+    let mut generic: Vec<&str> = vec!["Email", "Phone", "Apollo Contact Id", "Apollo Account Id"];
+    let m = resolve(&generic).unwrap();
+    assert!(m.preset.is_none());
+    assert_eq!(m.column_of(&Target::LeadId), Some(2));
+    generic.push("Id");
+    assert_eq!(
+        resolve(&generic).unwrap().column_of(&Target::LeadId),
+        Some(4)
+    );
+}
+
+#[test]
+fn the_dynamics_365_preset() {
+    let dynamics = [
+        "(Do Not Modify) Lead",
+        "(Do Not Modify) Row Checksum",
+        "(Do Not Modify) Modified On",
+        "Name",
+        "Topic",
+        "Status Reason",
+        "Business Phone",
+        "Mobile Phone",
+        "Email",
+        "Country/Region",
+        "Owner",
+    ];
+    let m = resolve(&dynamics).unwrap();
+    assert_eq!(m.preset.unwrap().0.name, "dynamics365");
+    assert_eq!(
+        targets(&m),
+        [
+            "lead_id",
+            "(ignored)",
+            "(ignored)",
+            "name",
+            "customFields.Topic",
+            "status",
+            "phone",
+            "phone",
+            "email",
+            "country",
+            "(ignored)"
+        ]
+    );
+    for (value, status) in [
+        ("Cannot Contact", "disqualified"),
+        ("No Longer Interested", "disqualified"),
+        ("Open", "(no status)"),
+    ] {
+        let i = match m.status.classify(value) {
+            status::StatusOutcome::Mapped(i) => i as usize,
+            other => panic!("{value}: {other:?}"),
+        };
+        assert_eq!(m.status.rules[i].action.to_string(), status, "{value}");
+    }
+}
+
+#[test]
+fn the_close_keap_and_monday_presets() {
+    let close = [
+        "id",
+        "display_name",
+        "status_label",
+        "primary_contact_name",
+        "primary_contact_primary_phone",
+        "primary_contact_primary_phone_type",
+        "primary_contact_other_phones",
+        "primary_contact_primary_email",
+        "address_1_country",
+        "html_url",
+    ];
+    let m = resolve(&close).unwrap();
+    assert_eq!(m.preset.unwrap().0.name, "close");
+    // The lead is a company: its name is a custom field, the person is the lead's name.
+    assert_eq!(m.columns[1].0, Target::Custom("Company".into()));
+    assert_eq!(m.columns[3].0, Target::Name);
+
+    let keap = [
+        "Id",
+        "First Name",
+        "Email",
+        "Phone 1",
+        "Phone 1 Ext",
+        "Phone 1 Type",
+        "Phone 2",
+        "Phone 2 Ext",
+        "Phone 2 Type",
+        "Street Address 1",
+        "Person Type",
+        "Owner",
+    ];
+    let m = resolve(&keap).unwrap();
+    assert_eq!(m.preset.unwrap().0.name, "keap");
+    assert_eq!(m.column_of(&Target::LeadId), Some(0));
+    assert_eq!(phone_headers(&m), ["Phone 1", "Phone 2"]);
+    assert_eq!(m.columns[4].0, Target::Custom("Phone 1 Ext".into()));
+
+    let monday = [
+        "Name",
+        "Subitems",
+        "Person",
+        "Status",
+        "Phone",
+        "Item ID (auto generated)",
+    ];
+    let m = resolve(&monday).unwrap();
+    assert_eq!(m.preset.unwrap().0.name, "monday");
+    assert_eq!(
+        targets(&m),
+        [
+            "name",
+            "(ignored)",
+            "(ignored)",
+            "status",
+            "phone",
+            "lead_id"
+        ]
+    );
+}

@@ -121,7 +121,8 @@ fn flush(word: &mut String, out: &mut Vec<String>) {
 }
 
 /// Whether a trimmed cell says "no value" rather than giving one: `N/A`, `TBD`, `-`, `0`,
-/// `k.A.`, `néant`, `none`, `null`, `unknown`, `?`… in the seven languages, or only dashes,
+/// `k.A.`, `néant`, `none`, `null`, `unknown`, `?`, `não tem`, `brak`, `saknas`… in the
+/// languages of the header rules, or only dashes,
 /// dots, question marks, zeros, `x` and spaces. Such a phone is a missing phone, such a
 /// country no country.
 pub fn is_placeholder(cell: &str) -> bool {
@@ -231,6 +232,46 @@ const PLACEHOLDERS: &[&str] = &[
     "nv",
     "nietbeschikbaar",
     "ntb",
+    "naotem",
+    "semtelefone",
+    "semtel",
+    "naoinformado",
+    "naoinformada",
+    // Spanish, again
+    "sintelefono",
+    "notiene",
+    // Polish
+    "brak",
+    "niema",
+    "brakdanych",
+    "braknumeru",
+    "braktelefonu",
+    "nieznany",
+    "nieznana",
+    "niepodano",
+    // Swedish, Danish, Norwegian
+    "saknas",
+    "finnsej",
+    "finnsinte",
+    "ingen",
+    "okand",
+    "ejangivet",
+    "mangler",
+    "ukendt",
+    "ukjent",
+    "ikkeoplyst",
+    "ikkeoppgitt",
+    // Finnish
+    "eiole",
+    "puuttuu",
+    "tuntematon",
+    "eitiedossa",
+    // Czech
+    "neni",
+    "chybi",
+    "nezname",
+    "neznamy",
+    "zadne",
     // Spreadsheet errors
     "error",
     "ref",
@@ -302,6 +343,17 @@ mod tests {
             "s/n",
             "inconnu",
             ".",
+            "não tem",
+            "Não tem",
+            "sem telefone",
+            "sin teléfono",
+            "brak",
+            "nie ma",
+            "saknas",
+            "finns ej",
+            "mangler",
+            "ei ole",
+            "není",
         ] {
             assert!(is_placeholder(p), "{p}");
         }

@@ -179,11 +179,19 @@ impl Mapping {
                 .enumerate()
                 .find(|(_, (c, _))| *c == i)
                 .map_or((0, "main"), |(p, (_, k))| (p, k.as_str()));
+            let digits = if self.international.contains(&i) {
+                ", digits with country code"
+            } else {
+                ""
+            };
             return format!(
-                "phone ({} of {}, {kind})",
+                "phone ({} of {}, {kind}{digits})",
                 ordinal(pos + 1),
                 self.phones.len()
             );
+        }
+        if *target == Target::Phone && self.international.contains(&i) {
+            return "phone (digits with country code)".into();
         }
         target.to_string()
     }
@@ -261,6 +269,24 @@ impl Mapping {
         } else {
             format!("phones:  {}", names.join(", "))
         });
+        if !self.international.is_empty() {
+            let names: Vec<&str> = self
+                .international
+                .iter()
+                .map(|i| self.headers[*i].as_str())
+                .collect();
+            let from = match self.international_from {
+                Some(Origin::File) => "the mapping file".to_owned(),
+                _ => format!(
+                    "preset {}",
+                    self.preset.map_or("", |(p, _)| p.name.as_str())
+                ),
+            };
+            lines.push(format!(
+                "         {} hold numbers with their country code and no + ({from}): digits there are read as +digits (33612345678 is +33 6 12 34 56 78), whatever the row's country",
+                names.join(", ")
+            ));
+        }
         let region = default_region.as_region_str();
         lines.push(match self.header_of(&Target::Country) {
             Some(c) => format!(
@@ -517,6 +543,7 @@ impl Mapping {
             && self.phones.len() <= 1
             && self.country_names.is_empty()
             && self.tags_ignore.is_empty()
+            && self.international.is_empty()
             && self.extension_key == "phone_extension";
         if plain {
             return None;
@@ -527,7 +554,7 @@ impl Mapping {
             .map(|(k, r)| (k.to_string(), r.as_region_str().to_string()))
             .collect();
         countries.sort();
-        Some(json!({
+        let mut rules = json!({
             "preset": self.preset.map(|(p, _)| p.name.clone()),
             "phones": self.phones.iter().map(|(i, _)| self.headers[*i].clone()).collect::<Vec<_>>(),
             "status": tables,
@@ -535,7 +562,17 @@ impl Mapping {
             "countries": countries,
             "tags_ignore": self.tags_ignore,
             "extension_key": self.extension_key,
-        }))
+        });
+        // Only when set, so that the fingerprints of runs recorded before it still match.
+        if !self.international.is_empty() {
+            rules["international"] = json!(
+                self.international
+                    .iter()
+                    .map(|i| self.headers[*i].clone())
+                    .collect::<Vec<_>>()
+            );
+        }
+        Some(rules)
     }
 }
 
@@ -573,7 +610,7 @@ impl MappingSummary {
         }
         if p.read_as_international > 0 {
             out.push(format!(
-                "{} numbers of digits without + read as international (they begin with the country code)",
+                "{} numbers of digits without + read as international (they begin with the country code, or their column holds numbers so)",
                 p.read_as_international
             ));
         }

@@ -202,7 +202,10 @@ fn write_rows(
                     .map(|c| c + COLUMNS.len())
                     .filter(|&c| c < columns),
             );
-            for (c, cell) in record.iter().skip(1).take(columns).enumerate() {
+            // A malformed row wider than the header keeps its extra cells (past the last
+            // named column), as rejected.csv does: sent back unchanged, it is still the row
+            // the report rejected, not a shorter one that may pass.
+            for (c, cell) in record.iter().skip(1).take(XLSX_MAX_COLUMNS).enumerate() {
                 let bad = marked.contains(&c);
                 let format = if bad { &formats.bad } else { &formats.text };
                 if cell.is_empty() {

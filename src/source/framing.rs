@@ -71,7 +71,7 @@ fn names_only(record: &Record) -> bool {
 }
 
 /// A phone number (seven digits or more, at least half the cell) or an e-mail address.
-fn looks_like_value(cell: &[u8]) -> bool {
+pub(super) fn looks_like_value(cell: &[u8]) -> bool {
     let digits = cell.iter().filter(|b| b.is_ascii_digit()).count();
     let text = cell.iter().filter(|b| !b.is_ascii_whitespace()).count();
     (digits >= 7 && digits * 2 >= text) || cell.contains(&b'@')

@@ -1,6 +1,6 @@
 //! Source: streams an input's records, each with its data row number and physical line,
-//! whatever the file: CSV (UTF-8 with or without BOM, UTF-16 with BOM, Windows-1252 given
-//! or detected; delimiter `,` `;` tab `|` sniffed from the header line), gzip- or
+//! whatever the file: CSV (UTF-8 with or without BOM, UTF-16 with BOM, a single-byte code
+//! page such as Windows-1252 or Windows-1250 given or detected; delimiter `,` `;` tab `|` sniffed from the header line), gzip- or
 //! zstd-compressed CSV, or a sheet of an XLSX, XLSM, XLSB, XLS or ODS workbook.
 //!
 //! It also finds the table in the file: title rows and blank lines above the header and a
@@ -26,7 +26,10 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use encoding::{EncodingChoice, FieldDecoder, Fields, SAMPLE_BYTES, Sniffed, sniff};
+pub use encoding::{
+    EncodingChoice, FieldDecoder, Fields, SAMPLE_BYTES, SINGLE_BYTE, Sniffed, single_byte_reason,
+    sniff,
+};
 pub use open::{parse_delimiter, sniff_delimiter};
 pub use record::Record;
 pub use report::{ReportHandle, SkipKind, SkippedLine, SourceReport};
@@ -80,7 +83,7 @@ pub enum SourceError {
     },
     /// A header name could not be decoded with the chosen encoding.
     #[error(
-        "the header of `{path}` is not valid {encoding} (column {column}); pass --encoding with the file's encoding (utf-8, utf-16le, utf-16be, windows-1252 for Windows-1252 and Latin-1)"
+        "the header of `{path}` is not valid {encoding} (column {column}); pass --encoding with the file's encoding (utf-8, utf-16le, utf-16be, windows-1252 for Windows-1252 and Latin-1, windows-1250 for Central European, …)"
     )]
     HeaderEncoding {
         /// The input file.
@@ -227,6 +230,8 @@ pub struct Source {
     report: ReportHandle,
     counters: Counters,
     header_line: u64,
+    /// The header's names as read (raw, trimmed), to recognise it repeated in the data.
+    header_raw: Vec<Vec<u8>>,
     /// The input is a report of an earlier run (a CSV one's guard is taken off as it is
     /// read).
     earlier: Option<crate::report::ReportLayout>,
@@ -279,6 +284,7 @@ impl Source {
             report: ReportHandle::new(report),
             counters,
             header_line: 0,
+            header_raw: Vec::new(),
             earlier: None,
         };
         source.read_header()?;
@@ -438,6 +444,12 @@ impl Source {
         };
         self.headers = headers;
         self.columns = columns;
+        self.header_raw = header
+            .iter()
+            .skip(columns.lead)
+            .take(columns.width)
+            .map(|f| f.trim_ascii().to_vec())
+            .collect();
         Ok(())
     }
 
@@ -500,7 +512,11 @@ impl Source {
         if self.ready.is_empty() && self.ahead.is_empty() && self.held.is_empty() && !self.ended {
             // The common case: a record straight from the file, on the line after the last.
             match self.read_raw(&mut row.record, true)? {
-                Some(raw) if raw.start == self.last_end + 1 && !row.record.is_blank() => {
+                Some(raw)
+                    if raw.start == self.last_end + 1
+                        && !row.record.is_blank()
+                        && !self.maybe_structure(&row.record) =>
+                {
                     self.last_end = raw.end;
                     self.frame(row, raw);
                     return Ok(true);
@@ -535,7 +551,11 @@ impl Source {
             let blank_before =
                 (raw.start > self.last_end + 1).then(|| (self.last_end + 1, raw.start - 1));
             self.last_end = raw.end;
-            if self.held.is_empty() && blank_before.is_none() && !row.record.is_blank() {
+            if self.held.is_empty()
+                && blank_before.is_none()
+                && !row.record.is_blank()
+                && !self.maybe_structure(&row.record)
+            {
                 self.frame(row, raw);
                 return Ok(true);
             }
@@ -543,10 +563,119 @@ impl Source {
         }
     }
 
-    /// Holds `record` back as part of a possible footer, or releases what was held.
+    /// Whether `record` may be a line of the table's structure rather than a row (a group's
+    /// title, the header repeated): only its first named cell holds anything, or that cell
+    /// is the header's first name. In constant time for most rows.
+    fn maybe_structure(&self, record: &Record) -> bool {
+        if self.columns.width < 2 {
+            return false;
+        }
+        let lead = self.columns.lead;
+        let first = record.range(lead);
+        let only_first = first
+            .as_ref()
+            .is_some_and(|r| r.len() == record.as_slice().len());
+        only_first
+            || record.get(lead).is_some_and(|cell| {
+                self.header_raw
+                    .first()
+                    .is_some_and(|name| cell.trim_ascii() == name.as_slice())
+            })
+    }
+
+    /// Whether `record` is the header again (a board export repeats it for each group): the
+    /// same names in the named columns, nothing around them.
+    fn is_header_repeat(&self, record: &Record) -> bool {
+        let Columns { lead, width, .. } = self.columns;
+        record.len() >= lead + width
+            && record.empty_between(0, lead)
+            && (lead + width..record.len()).all(|i| {
+                record
+                    .get(i)
+                    .is_some_and(|f| f.iter().all(u8::is_ascii_whitespace))
+            })
+            && self
+                .header_raw
+                .iter()
+                .enumerate()
+                .all(|(k, name)| record.get(lead + k).map(<[u8]>::trim_ascii) == Some(name))
+    }
+
+    /// Whether `record` can be a group's title: one cell, the first named one, holding
+    /// text that does not look like a value (a phone number, an e-mail address).
+    fn title_like(&self, record: &Record) -> bool {
+        let lead = self.columns.lead;
+        self.columns.width >= 2
+            && !record.is_blank()
+            && record
+                .range(lead)
+                .is_some_and(|r| r.len() == record.as_slice().len())
+            && record
+                .get(lead)
+                .is_some_and(|cell| !framing::looks_like_value(cell))
+    }
+
+    /// Skips a repeated header row and, when the last record held before it is a group's
+    /// title, that title and the blank lines around them; earlier held records are rows.
+    /// Every line skipped is listed in the report.
+    fn skip_group(&mut self, record: &Record, raw: &Raw, blank_before: Option<(u64, u64)>) {
+        let title_at = self
+            .held
+            .iter()
+            .rposition(|h| !h.record.is_blank())
+            .filter(|&i| {
+                self.held[i].raw.problem.is_none() && self.title_like(&self.held[i].record)
+            });
+        let mut skipped = Vec::new();
+        let gap = |skipped: &mut Vec<SkippedLine>, gap: Option<(u64, u64)>| {
+            if let Some((from, to)) = gap {
+                skipped.push(SkippedLine {
+                    line: from,
+                    last_line: to,
+                    kind: SkipKind::Blank,
+                    text: String::new(),
+                });
+            }
+        };
+        if let Some(at) = title_at {
+            let group: Vec<Held> = self.held.drain(at..).collect();
+            self.release();
+            for held in group {
+                gap(&mut skipped, held.blank_before);
+                skipped.push(SkippedLine {
+                    line: held.raw.start,
+                    last_line: held.raw.end,
+                    kind: if held.record.is_blank() {
+                        SkipKind::Blank
+                    } else {
+                        SkipKind::GroupTitle
+                    },
+                    text: framing::record_text(&held.record, 200),
+                });
+            }
+        } else {
+            self.release();
+        }
+        gap(&mut skipped, blank_before);
+        skipped.push(SkippedLine {
+            line: raw.start,
+            last_line: raw.end,
+            kind: SkipKind::RepeatedHeader,
+            text: framing::record_text(record, 200),
+        });
+        self.report.update(|r| r.skipped_lines.extend(skipped));
+    }
+
+    /// Holds `record` back as part of a possible footer or group title, releases what was
+    /// held, or skips a repeated header with the group title before it.
     fn hold(&mut self, record: Record, raw: Raw, blank_before: Option<(u64, u64)>) {
         let readable = raw.problem.is_none();
+        if readable && self.is_header_repeat(&record) {
+            self.skip_group(&record, &raw, blank_before);
+            return;
+        }
         let footer_like = readable && framing::footer_like(&record);
+        let title_like = readable && self.title_like(&record);
         let blank = readable && record.is_blank();
         let size = record.as_slice().len();
         let fits = self.held.len() < FOOTER_RECORDS && self.held_bytes + size <= FOOTER_BYTES;
@@ -561,7 +690,7 @@ impl Source {
         }
         // What was held is not a footer: those records are rows.
         self.release();
-        if blank || (blank_before.is_some() && footer_like) {
+        if blank || title_like || (blank_before.is_some() && footer_like) {
             self.held_bytes = size;
             self.held.push(Held {
                 record,
@@ -800,5 +929,132 @@ fn blank_lines(skipped: &mut Vec<SkippedLine>, after: u64, before: u64) {
             kind: SkipKind::Blank,
             text: String::new(),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A row read: its first cell, row number and line.
+    type Row = (String, u64, u64);
+
+    /// A line skipped: its number, why, and its text.
+    type Skipped = (u64, SkipKind, String);
+
+    /// The rows of `text` as a CSV file, and what was skipped.
+    fn read(text: &str) -> (Vec<Row>, Vec<Skipped>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("board.csv");
+        std::fs::write(&path, text).unwrap();
+        let mut source = Source::open(&path, &SourceOptions::default()).unwrap();
+        let report = source.report();
+        let mut rows = Vec::new();
+        while let Some(row) = source.next_row().unwrap() {
+            let first = String::from_utf8_lossy(row.record.get(0).unwrap_or_default());
+            rows.push((first.into_owned(), row.row, row.line));
+        }
+        let skipped = report
+            .get()
+            .skipped_lines
+            .into_iter()
+            .map(|s| (s.line, s.kind, s.text))
+            .collect();
+        (rows, skipped)
+    }
+
+    fn firsts(rows: &[Row]) -> Vec<&str> {
+        rows.iter().map(|r| r.0.as_str()).collect()
+    }
+
+    #[test]
+    fn a_board_s_group_titles_and_repeated_headers_are_skipped_and_listed() {
+        let (rows, skipped) = read(
+            "Name,Status,Phone\n\
+             Ada,New,+14155550100\n\
+             Bob,,+14155550101\n\
+             \n\
+             Contacted,,\n\
+             Name,Status,Phone\n\
+             Cy,Done,+14155550102\n\
+             Qualified,,\n\
+             Name , Status,Phone\n\
+             Di,,+14155550103\n\
+             Name,Status,Phone\n\
+             Ed,,+14155550104\n",
+        );
+        assert_eq!(firsts(&rows), ["Ada", "Bob", "Cy", "Di", "Ed"]);
+        // Data rows are numbered without the lines skipped; their lines are the file's.
+        assert_eq!(
+            rows.iter().map(|r| (r.1, r.2)).collect::<Vec<_>>(),
+            [(1, 2), (2, 3), (3, 7), (4, 10), (5, 12)]
+        );
+        assert_eq!(
+            skipped,
+            [
+                (4, SkipKind::Blank, String::new()),
+                (5, SkipKind::GroupTitle, "Contacted".into()),
+                (6, SkipKind::RepeatedHeader, "Name | Status | Phone".into()),
+                (8, SkipKind::GroupTitle, "Qualified".into()),
+                (9, SkipKind::RepeatedHeader, "Name | Status | Phone".into()),
+                (11, SkipKind::RepeatedHeader, "Name | Status | Phone".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_row_is_never_taken_for_a_group_title_unless_the_header_follows() {
+        // One cell only, but no header after it: a row (rejected later, as it has no
+        // phone), not a title.
+        let (rows, skipped) = read("Name,Phone\nAda,+14155550100\nContacted,\nBob,+14155550101\n");
+        assert_eq!(firsts(&rows), ["Ada", "Contacted", "Bob"]);
+        assert!(skipped.is_empty(), "{skipped:?}");
+        // A cell that looks like a value is a row even before a repeated header; only the
+        // header is skipped.
+        let (rows, skipped) =
+            read("Phone,Name\nx,Ada\n+14155550100,\nPhone,Name\n+14155550101,Bob\n");
+        assert_eq!(firsts(&rows), ["x", "+14155550100", "+14155550101"]);
+        assert_eq!(
+            skipped,
+            [(4, SkipKind::RepeatedHeader, "Phone | Name".into())]
+        );
+        // Of two one-cell lines before the header, only the last is the group's title.
+        let (rows, skipped) = read(
+            "Name,Phone\nAda,+1 415 555 0100\nNotes,\nWon,\nName,Phone\nBob,+1 415 555 0101\n",
+        );
+        assert_eq!(firsts(&rows), ["Ada", "Notes", "Bob"]);
+        assert_eq!(
+            skipped,
+            [
+                (4, SkipKind::GroupTitle, "Won".into()),
+                (5, SkipKind::RepeatedHeader, "Name | Phone".into()),
+            ]
+        );
+        // A row that has more than the header's names is data.
+        let (rows, skipped) = read("Name,Phone\nName,Phone,x\nBob,+14155550101\n");
+        assert_eq!(firsts(&rows), ["Name", "Bob"]);
+        assert!(skipped.is_empty());
+    }
+
+    #[test]
+    fn a_single_column_file_is_read_as_it_is() {
+        let (rows, skipped) = read("phone\nN/A\n+14155550100\nphone\n+14155550101\n");
+        assert_eq!(
+            firsts(&rows),
+            ["N/A", "+14155550100", "phone", "+14155550101"]
+        );
+        assert!(skipped.is_empty());
+    }
+
+    #[test]
+    fn a_group_title_at_the_end_with_a_footer_stays_a_footer() {
+        let (rows, skipped) = read(
+            "Name,Phone\nAda,+14155550100\n\nConfidential Information - Do Not Distribute,\nGenerated By: Ada,\n",
+        );
+        assert_eq!(firsts(&rows), ["Ada"]);
+        assert_eq!(
+            skipped.iter().map(|s| s.1).collect::<Vec<_>>(),
+            [SkipKind::Blank, SkipKind::Footer, SkipKind::Footer]
+        );
     }
 }

@@ -12,7 +12,9 @@ use encoding_rs::{UTF_16BE, UTF_16LE};
 use encoding_rs_io::DecodeReaderBytesBuilder;
 
 use super::csv::{CsvReader, Limits};
-use super::encoding::{EncodingChoice, FieldDecoder, SAMPLE_BYTES, Sniffed, sniff};
+use super::encoding::{
+    EncodingChoice, FieldDecoder, SAMPLE_BYTES, Sniffed, single_byte_reason, sniff,
+};
 use super::report::SourceReport;
 use super::workbook::{Container, Workbook};
 use super::{MAX_FIELDS, MAX_RECORD_BYTES, SourceError, SourceOptions};
@@ -175,39 +177,7 @@ pub(super) fn open(path: &Path, options: &SourceOptions) -> Result<Opened, Sourc
     }
     refuse_markup(path, &sample)?;
     let text = TextSetup::choose(&sample, complete, options.encoding);
-    let rest: Box<dyn Read + Send> = Box::new(stream);
-    let (reader, decoder, shown): (Box<dyn Read + Send>, FieldDecoder, Vec<u8>) = match text.choice
-    {
-        EncodingChoice::Utf16Le | EncodingChoice::Utf16Be => {
-            let enc = if text.choice == EncodingChoice::Utf16Le {
-                UTF_16LE
-            } else {
-                UTF_16BE
-            };
-            let shown = enc.decode(&sample).0.into_owned().into_bytes();
-            let transcoded = DecodeReaderBytesBuilder::new()
-                .encoding(Some(enc))
-                .bom_override(true)
-                .build(Cursor::new(sample).chain(rest));
-            (Box::new(transcoded), FieldDecoder::Utf16, shown)
-        }
-        other => {
-            let skip = if sample.starts_with(&[0xEF, 0xBB, 0xBF]) {
-                3
-            } else {
-                0
-            };
-            let shown = sample[skip..].to_vec();
-            let mut head = Cursor::new(sample);
-            head.set_position(skip as u64);
-            let decoder = match other {
-                _ if text.detected_1252 => FieldDecoder::Windows1252Detected,
-                EncodingChoice::Windows1252 => FieldDecoder::Windows1252,
-                _ => FieldDecoder::Utf8,
-            };
-            (Box::new(head.chain(rest)), decoder, shown)
-        }
-    };
+    let (reader, decoder, shown) = text_reader(sample, Box::new(stream), &text);
     if shown.iter().all(u8::is_ascii_whitespace) {
         return Err(SourceError::Empty {
             path: path.to_owned(),
@@ -246,11 +216,54 @@ pub(super) fn open(path: &Path, options: &SourceOptions) -> Result<Opened, Sourc
     })
 }
 
+/// The text of a CSV file as UTF-8 bytes for the CSV reader (UTF-16 transcoded, a UTF-8
+/// byte-order mark skipped; single-byte code pages are decoded field by field), the
+/// decoder for its fields, and its start (`sample`) as text for sniffing.
+fn text_reader(
+    sample: Vec<u8>,
+    rest: Box<dyn Read + Send>,
+    text: &TextSetup,
+) -> (Box<dyn Read + Send>, FieldDecoder, Vec<u8>) {
+    match text.choice {
+        EncodingChoice::Utf16Le | EncodingChoice::Utf16Be => {
+            let enc = if text.choice == EncodingChoice::Utf16Le {
+                UTF_16LE
+            } else {
+                UTF_16BE
+            };
+            let shown = enc.decode(&sample).0.into_owned().into_bytes();
+            let transcoded = DecodeReaderBytesBuilder::new()
+                .encoding(Some(enc))
+                .bom_override(true)
+                .build(Cursor::new(sample).chain(rest));
+            (Box::new(transcoded), FieldDecoder::Utf16, shown)
+        }
+        other => {
+            let skip = if sample.starts_with(&[0xEF, 0xBB, 0xBF]) {
+                3
+            } else {
+                0
+            };
+            let shown = sample[skip..].to_vec();
+            let mut head = Cursor::new(sample);
+            head.set_position(skip as u64);
+            let decoder = match other {
+                EncodingChoice::SingleByte(e) if text.detected_single_byte => {
+                    FieldDecoder::Detected(e)
+                }
+                EncodingChoice::SingleByte(e) => FieldDecoder::SingleByte(e),
+                _ => FieldDecoder::Utf8,
+            };
+            (Box::new(head.chain(rest)), decoder, shown)
+        }
+    }
+}
+
 /// The encoding to read with, and why.
 struct TextSetup {
     choice: EncodingChoice,
-    /// Windows-1252 found by the detection.
-    detected_1252: bool,
+    /// A single-byte encoding found by the detection.
+    detected_single_byte: bool,
     /// Chosen from the content (no `--encoding`, no byte-order mark).
     detected: bool,
     /// The detection says something a person should see.
@@ -263,7 +276,7 @@ impl TextSetup {
         let bom = detect_bom(sample);
         let plain = |choice, reason: String| TextSetup {
             choice,
-            detected_1252: false,
+            detected_single_byte: false,
             detected: false,
             notice: false,
             reason,
@@ -283,42 +296,21 @@ impl TextSetup {
         } else {
             format!("its first {} bytes", sample.len())
         };
-        let setup = |choice, detected_1252, notice, reason| TextSetup {
+        let sniffed = sniff(sample, complete);
+        let reason = single_byte_reason(&sniffed, &extent);
+        let (choice, single, notice) = match sniffed {
+            Sniffed::Utf8 => (EncodingChoice::Utf8, false, false),
+            Sniffed::SingleByte { encoding, .. } => {
+                (EncodingChoice::SingleByte(encoding), true, true)
+            }
+            Sniffed::Neither { .. } => (EncodingChoice::Utf8, false, true),
+        };
+        TextSetup {
             choice,
-            detected_1252,
+            detected_single_byte: single,
             detected: true,
             notice,
             reason,
-        };
-        match sniff(sample, complete) {
-            Sniffed::Utf8 => setup(
-                EncodingChoice::Utf8,
-                false,
-                false,
-                format!(
-                    "no byte-order mark, and {extent} is UTF-8 (a row that is not is rejected)"
-                ),
-            ),
-            Sniffed::Windows1252 { byte, line } => setup(
-                EncodingChoice::Windows1252,
-                true,
-                true,
-                format!(
-                    "no byte-order mark; not UTF-8 (byte 0x{byte:02X} on line {line}), and every byte of {extent} is Windows-1252 (a row holding UTF-8 text further on is rejected, not misread)"
-                ),
-            ),
-            Sniffed::Neither {
-                byte,
-                line,
-                undefined,
-            } => setup(
-                EncodingChoice::Utf8,
-                false,
-                true,
-                format!(
-                    "no byte-order mark; not UTF-8 (byte 0x{byte:02X} on line {line}) and not Windows-1252 either (byte 0x{undefined:02X}): read as UTF-8, and rows that are not UTF-8 are rejected"
-                ),
-            ),
         }
     }
 }
@@ -482,7 +474,8 @@ mod tests {
         assert_eq!((t.choice, t.detected), (EncodingChoice::Utf8, false));
         assert_eq!(t.reason, "UTF-8 byte-order mark");
         let t = TextSetup::choose(b"a,b\nJos\xE9,1\n", true, EncodingChoice::Auto);
-        assert!(t.detected_1252 && t.detected && t.notice);
+        assert!(t.detected_single_byte && t.detected && t.notice);
+        assert_eq!(t.choice, EncodingChoice::WINDOWS_1252);
         assert!(t.reason.contains("byte 0xE9 on line 2"), "{}", t.reason);
         assert!(t.reason.contains("the whole file"), "{}", t.reason);
         let t = TextSetup::choose(b"a,b\n", false, EncodingChoice::Auto);
@@ -492,7 +485,10 @@ mod tests {
             t.reason
         );
         let t = TextSetup::choose(b"a,b\nJos\xE9,1\n", true, EncodingChoice::Utf8);
-        assert_eq!((t.choice, t.detected_1252), (EncodingChoice::Utf8, false));
+        assert_eq!(
+            (t.choice, t.detected_single_byte),
+            (EncodingChoice::Utf8, false)
+        );
         assert_eq!(t.reason, "--encoding");
         let t = TextSetup::choose(b"\xFF\xFEa\0", true, EncodingChoice::Auto);
         assert_eq!(t.choice, EncodingChoice::Utf16Le);

@@ -79,12 +79,22 @@ struct PhoneChoice<'f> {
     more: bool,
 }
 
+/// A phone column, as the validator tries it.
+#[derive(Debug, Clone)]
+struct PhoneColumn {
+    /// Its index in the row.
+    column: usize,
+    /// Its header (the custom field key of a phone not sent).
+    header: String,
+    /// Its digit strings carry their country code without `+` ([`phone::read_international`]).
+    international: bool,
+}
+
 /// Validates rows mapped by a [`Mapping`]. Cheap to share between threads.
 #[derive(Debug, Clone)]
 pub struct Validator {
-    /// Phone columns in the order they are tried, with their header (the custom field key
-    /// of a phone not sent).
-    phones: Vec<(usize, String)>,
+    /// Phone columns in the order they are tried.
+    phones: Vec<PhoneColumn>,
     lead_id: Option<usize>,
     name: Option<usize>,
     first_name: Option<usize>,
@@ -113,7 +123,11 @@ impl Validator {
             phones: mapping
                 .phones
                 .iter()
-                .map(|(i, _)| (*i, mapping.headers[*i].clone()))
+                .map(|(i, _)| PhoneColumn {
+                    column: *i,
+                    header: mapping.headers[*i].clone(),
+                    international: mapping.international.contains(i),
+                })
                 .collect(),
             lead_id: col(Target::LeadId),
             name: col(Target::Name),
@@ -147,6 +161,15 @@ impl Validator {
     /// validator: keep it before handing the validator to a pipeline, read it after.
     pub fn stats(&self) -> Arc<Stats> {
         Arc::clone(&self.stats)
+    }
+
+    /// Bytes of every key a lead's `customFields` may get from this validator (custom
+    /// field names, phone headers, the extension's key): with the cells of a row, they
+    /// bound the size of its JSON (see [`crate::body::lead_size_bound`]).
+    pub fn key_bytes(&self) -> usize {
+        let names = |keys: &[(usize, String)]| keys.iter().map(|(_, k)| k.len()).sum::<usize>();
+        let phones: usize = self.phones.iter().map(|p| p.header.len()).sum();
+        names(&self.custom) + phones + self.extension_key.len()
     }
 
     /// Whether rows carry their own lead_id column (otherwise every lead_id is derived from
@@ -274,8 +297,9 @@ impl Validator {
                 CountryValue::Unknown => (self.default_region, true, Some(country_cell)),
             };
         let mut first_problem: Option<Problem> = None;
-        for (k, (column, header)) in self.phones.iter().enumerate() {
-            let raw = fields[*column].trim();
+        for (k, candidate) in self.phones.iter().enumerate() {
+            let header = &candidate.header;
+            let raw = fields[candidate.column].trim();
             let (number, extension, more) = match phone::split_cell(raw) {
                 phone::Cell::Empty | phone::Cell::Placeholder => continue,
                 phone::Cell::LostDigits => {
@@ -290,7 +314,12 @@ impl Validator {
                     more,
                 } => (number, extension, more),
             };
-            match phone::read(&number, region) {
+            let read = if candidate.international {
+                phone::read_international(&number, region)
+            } else {
+                phone::read(&number, region)
+            };
+            match read {
                 Ok(reading) => {
                     if unknown_country.is_some() {
                         notes.unknown_country = unknown_country;
@@ -342,7 +371,7 @@ impl Validator {
         }
         problems.push(first_problem.unwrap_or_else(|| {
             let what = if self.phones.len() > 1 {
-                let names: Vec<&str> = self.phones.iter().map(|(_, h)| h.as_str()).collect();
+                let names: Vec<&str> = self.phones.iter().map(|p| p.header.as_str()).collect();
                 format!("phone is required (no number in {})", names.join(", "))
             } else {
                 "phone is required".to_owned()
@@ -365,8 +394,8 @@ impl Validator {
         choice: &PhoneChoice<'_>,
         custom: &mut Map<String, Value>,
     ) {
-        for (k, (column, header)) in self.phones.iter().enumerate() {
-            let raw = fields[*column].trim();
+        for (k, candidate) in self.phones.iter().enumerate() {
+            let raw = fields[candidate.column].trim();
             let keep = if k == choice.from {
                 choice.more
             } else {
@@ -376,7 +405,7 @@ impl Validator {
                 )
             };
             if keep {
-                custom.insert(header.clone(), Value::String(raw.to_owned()));
+                custom.insert(candidate.header.clone(), Value::String(raw.to_owned()));
             }
         }
         if let Some(extension) = choice.extension {
@@ -878,6 +907,42 @@ mod tests {
 
     fn row<'a>(fields: &[&'a str]) -> Vec<Cow<'a, str>> {
         fields.iter().map(|f| Cow::Borrowed(*f)).collect()
+    }
+
+    #[test]
+    fn a_column_of_international_digits_is_read_with_its_country_code() {
+        let headers: Vec<String> = ["EMAIL", "SMS", "LANDLINE_NUMBER", "WHATSAPP", "ADDED_TIME"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        let mapping = Mapping::resolve(&headers, None, Path::new("in.csv")).unwrap();
+        let v = Validator::new(&mapping, parse_region("FR").unwrap());
+        let phone = |cells: &[&str]| match v.validate(&row(cells)).result {
+            Ok(lead) => Ok(lead.phone),
+            Err(problems) => Err(problems[0].class),
+        };
+        // A Swiss mobile in a French account: +41, not a French reading.
+        assert_eq!(
+            phone(&["a@b.ch", "41791234678", "", "", ""]),
+            Ok("+41791234678".into())
+        );
+        // The landline (with +) comes first; a national number still reads in the region.
+        assert_eq!(
+            phone(&["a@b.fr", "33612345678", "+33142685300", "", ""]),
+            Ok("+33142685300".into())
+        );
+        assert_eq!(
+            phone(&["a@b.fr", "06 12 34 56 78", "", "", ""]),
+            Ok("+33612345678".into())
+        );
+        assert_eq!(
+            phone(&["a@b.fr", "", "", "32470123406", ""]),
+            Ok("+32470123406".into())
+        );
+        assert_eq!(
+            phone(&["a@b.fr", "612345678", "", "", ""]),
+            Err(ErrorClass::InvalidPhone)
+        );
     }
 
     #[test]

@@ -7,7 +7,9 @@
 
 use std::borrow::Cow;
 
-use rlibphonenumber::{PHONE_NUMBER_UTIL, ParseError, PhoneNumber, PhoneNumberFormat, Region};
+use rlibphonenumber::{
+    CountryCodeSource, PHONE_NUMBER_UTIL, ParseError, PhoneNumber, PhoneNumberFormat, Region,
+};
 
 use crate::mapping::text::is_placeholder;
 
@@ -46,6 +48,12 @@ const EXTENSION_MARKERS: &[&str] = &[
     "int",
     "toestel",
     "tst",
+    "wewn",
+    "wew",
+    "anknytning",
+    "ankn",
+    "lokal",
+    "linka",
     "x",
     "#",
 ];
@@ -262,14 +270,40 @@ fn e164(number: &PhoneNumber, raw: &str) -> Result<(String, u64), String> {
     Ok((e164, key))
 }
 
-/// Whether the number carries its own country code: `+…`, or an international call
-/// prefix (`00…`, and `011…` in North America).
+/// Whether the number carries its own country code unmistakably: `+…`, or `00` and the
+/// country code (`0049 30 901820`). A number that starts with another international
+/// dialling prefix (`011` in North America) is read as international only when the prefix
+/// is written apart (`011 44 20 7946 0958`), and only in a region that dials it: see
+/// [`read`].
 pub fn is_explicit(number: &str) -> bool {
     let number = number.trim_start_matches(['(', ' ']);
-    number.starts_with('+') || number.starts_with("00") || number.starts_with("011")
+    number.starts_with('+') || number.starts_with("00")
+}
+
+/// Whether `raw` starts with a plus sign (after opening brackets and spaces).
+fn has_plus(raw: &str) -> bool {
+    raw.trim_start_matches(['(', ' ', '\u{a0}'])
+        .starts_with(['+', '\u{ff0b}'])
+}
+
+/// Whether two readings are the same number (parses that keep the raw input differ in it).
+fn same_number(a: &PhoneNumber, b: &PhoneNumber) -> bool {
+    a.country_code == b.country_code
+        && a.national_number == b.national_number
+        && a.italian_leading_zero.unwrap_or(false) == b.italian_leading_zero.unwrap_or(false)
+        && a.number_of_leading_zeros.unwrap_or(1) == b.number_of_leading_zeros.unwrap_or(1)
 }
 
 /// Reads a number in `region`, libphonenumber's rules and E.164.
+///
+/// A number without `+` whose country code libphonenumber takes from the international
+/// dialling prefix (IDD) of `region` (`011` in North America, `00` in most of the world,
+/// `0011` in Australia, `010` in Japan…) is accepted only when that prefix is unmistakable:
+/// `00` followed at once by the country code (`0044 20 7946 0958`), or the prefix and the
+/// country code each written as a group of their own (`011 44 20 7946 0958`). Digits that
+/// merely begin with the prefix in a number formatted as a national one are refused: the
+/// Bristol number `0114 315 4776` read in US would otherwise be the Austrian `+43 154776`,
+/// and the Buenos Aires `011 4950-2804` the German `+49 502804`.
 ///
 /// Digits without `+` that begin with the country code of `region` (`4915112345678` in a
 /// German row, as spreadsheets write `+49 151 12345678` from a number cell) have two
@@ -280,13 +314,43 @@ pub fn is_explicit(number: &str) -> bool {
 /// both are valid and plausible and differ, the number is refused as ambiguous: a wrong
 /// phone is never sent.
 pub fn read(raw: &str, region: Region) -> Result<Reading, String> {
-    let national = PHONE_NUMBER_UTIL.parse(raw, Some(region));
-    let explicit = is_explicit(raw);
-    let candidate = (!explicit)
-        .then(|| international_digits(raw, region))
-        .flatten();
+    let plus = has_plus(raw);
+    // Every region's international prefix starts with 0, 1, 8 or 9 (libphonenumber's
+    // metadata): a number whose first digit is 2 to 7 cannot be read through one (other
+    // digits, full-width or Arabic-Indic ones included, are checked).
+    let may_idd = !plus && !matches!(raw.chars().find(|c| c.is_numeric()), Some('2'..='7'));
+    let parsed = if may_idd {
+        // Keeps where the country code came from: the national digits, or an IDD.
+        PHONE_NUMBER_UTIL.parse_and_keep_raw_input(raw, Some(region))
+    } else {
+        PHONE_NUMBER_UTIL.parse(raw, Some(region))
+    };
+    if let Ok(number) = &parsed
+        && may_idd
+        && number.country_code_source() == CountryCodeSource::FromNumberWithIdd
+    {
+        if !idd_unmistakable(raw, number) {
+            return Err(format!(
+                "`{}` is not a valid phone number for region {}: it begins with the international dialling prefix of {}, but is written as a national number, so it is not read as an international one; write it with + and the country code",
+                shown(raw),
+                region.as_region_str(),
+                region.as_region_str()
+            ));
+        }
+        if !number.is_valid() {
+            return Err(invalid_for_region(raw, number, region));
+        }
+        let (e164, key) = e164(number, raw)?;
+        return Ok(Reading {
+            e164,
+            key,
+            explicit: true,
+            international: false,
+        });
+    }
+    let candidate = (!plus).then(|| international_digits(raw, region)).flatten();
     let Some(digits) = candidate else {
-        let number = national.map_err(|e| parse_error(raw, e))?;
+        let number = parsed.map_err(|e| parse_error(raw, e))?;
         if !number.is_valid() {
             return Err(invalid_for_region(raw, &number, region));
         }
@@ -294,17 +358,17 @@ pub fn read(raw: &str, region: Region) -> Result<Reading, String> {
         return Ok(Reading {
             e164,
             key,
-            explicit,
+            explicit: plus,
             international: false,
         });
     };
-    let national = national.ok().filter(PhoneNumber::is_valid);
+    let national = parsed.ok().filter(PhoneNumber::is_valid);
     let international = PHONE_NUMBER_UTIL
         .parse(&digits, None)
         .ok()
         .filter(PhoneNumber::is_valid);
     let chosen = match (national, international) {
-        (Some(n), Some(i)) if n == i => (n, false),
+        (Some(n), Some(i)) if same_number(&n, &i) => (n, false),
         (Some(n), None) => (n, false),
         (None, Some(i)) => (i, true),
         (Some(n), Some(i)) => {
@@ -341,6 +405,77 @@ pub fn read(raw: &str, region: Region) -> Result<Reading, String> {
         explicit: false,
         international: chosen.1,
     })
+}
+
+/// Reads a cell of a column whose digit strings carry their country code without `+` by
+/// the product's own rule (Brevo's `SMS` and `WHATSAPP`: `33612345678`): digits (with
+/// spaces, dots, dashes, parentheses) that do not start with 0 are read as `+` and the
+/// digits, whatever the region; anything else (`+…`, a national `06…`) as [`read`] does.
+pub fn read_international(raw: &str, region: Region) -> Result<Reading, String> {
+    const MAX: usize = 20;
+    let formatting_only = raw
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b' ' | b'.' | b'-' | b'(' | b')'));
+    let first_digit = raw.bytes().find(u8::is_ascii_digit);
+    if !formatting_only || raw.len() > 40 || matches!(first_digit, None | Some(b'0')) {
+        return read(raw, region);
+    }
+    // `+` and the digits, on the stack.
+    let mut buf = [0u8; MAX + 1];
+    buf[0] = b'+';
+    let mut len = 1;
+    for b in raw.bytes().filter(u8::is_ascii_digit) {
+        if len > MAX {
+            return read(raw, region);
+        }
+        buf[len] = b;
+        len += 1;
+    }
+    let digits = std::str::from_utf8(&buf[..len]).unwrap_or_default();
+    let number = PHONE_NUMBER_UTIL
+        .parse(digits, None)
+        .map_err(|e| parse_error(raw, e))?;
+    if !number.is_valid() {
+        return Err(format!(
+            "`{}` is not a valid phone number with its country code (this column holds numbers with their country code and no +: {digits} is not valid)",
+            shown(raw)
+        ));
+    }
+    let (e164, key) = e164(&number, raw)?;
+    Ok(Reading {
+        e164,
+        key,
+        explicit: true,
+        international: true,
+    })
+}
+
+/// Whether the international dialling prefix libphonenumber took `number`'s country code
+/// after is unmistakable in `raw`: `00` followed at once by the country code, or the prefix
+/// and the country code each a group of their own (`011 44 20 7946 0958`, `0011-61-2-…`);
+/// checked by reading the digits after that prefix with `+` and finding the same number.
+/// Only for numbers read through an IDD (rare): it allocates.
+fn idd_unmistakable(raw: &str, number: &PhoneNumber) -> bool {
+    let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
+    let code = number.country_code.to_string();
+    let same_after = |skip: usize| {
+        digits.get(skip..).is_some_and(|rest| {
+            rest.starts_with(&code)
+                && PHONE_NUMBER_UTIL
+                    .parse(format!("+{rest}"), None)
+                    .is_ok_and(|m| same_number(&m, number))
+        })
+    };
+    if digits.starts_with("00") && same_after(2) {
+        return true;
+    }
+    let mut groups = raw
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|g| !g.is_empty());
+    match (groups.next(), groups.next(), groups.next()) {
+        (Some(prefix), Some(country), Some(_)) => country == code && same_after(prefix.len()),
+        _ => false,
+    }
 }
 
 fn invalid_for_region(raw: &str, number: &PhoneNumber, region: Region) -> String {
@@ -442,6 +577,10 @@ mod tests {
             ("01 42 68 53 00 poste 214", "01 42 68 53 00", "214"),
             ("030 901820 Durchwahl 12", "030 901820", "12"),
             ("030 901820 Durchw. 12", "030 901820", "12"),
+            ("22 123 45 68 wewn. 4411", "22 123 45 68", "4411"),
+            ("123456770 wew. 123", "123456770", "123"),
+            ("08-123 456 78 ankn. 12", "08-123 456 78", "12"),
+            ("224 123 456 linka 12", "224 123 456", "12"),
             ("+1 650 253 0000, ext. 12", "+1 650 253 0000", "12"),
             ("+1-650-253-0000;ext=12", "+1-650-253-0000", "12"),
         ];
@@ -526,6 +665,162 @@ mod tests {
         assert_eq!(
             e164_of("+4915112345678", "US"),
             Ok(("+4915112345678".into(), false))
+        );
+    }
+
+    /// Numbers whose digits begin with the international dialling prefix of the region they
+    /// are read in, written as national numbers of another country: libphonenumber alone
+    /// reads each as a valid number of a third country (checked here, so the test keeps
+    /// its point), which would be a wrong phone; they are refused instead.
+    #[test]
+    fn a_prefix_that_is_only_the_start_of_a_national_number_is_not_an_idd() {
+        let cases: &[(&str, &str, &str, &str)] = &[
+            // UK numbers (Leeds, Sheffield, Nottingham, Leicester, Reading) read in US.
+            ("0113 523 4574", "US", "GB", "+35234574"),
+            ("0114 315 4776", "US", "GB", "+43154776"),
+            ("0115 006 7259", "US", "GB", "+50067259"),
+            ("0116 113 6584", "US", "GB", "+61136584"),
+            ("0118 262 1168", "US", "GB", "+82621168"),
+            ("01143154776", "CA", "GB", "+43154776"),
+            // Buenos Aires in its national form, read in US: `011` is even a group of its own.
+            ("011 4950-2804", "US", "AR", "+49502804"),
+            ("011 6322-0437", "US", "AR", "+63220437"),
+            // Beijing (010) read in Japan, whose prefix is 010.
+            ("010 4993 7087", "JP", "CN", "+49937087"),
+            ("010 4357 6099", "JP", "CN", "+43576099"),
+        ];
+        for (raw, region, home, wrong) in cases {
+            let r = parse_region(region).unwrap();
+            let alone = PHONE_NUMBER_UTIL.parse(*raw, Some(r)).unwrap();
+            assert!(alone.is_valid(), "{raw}: libphonenumber alone");
+            assert_eq!(alone.format_as(PhoneNumberFormat::E164), *wrong, "{raw}");
+            let err = e164_of(raw, region).unwrap_err();
+            assert!(
+                err.contains("international dialling prefix") && !err.contains(wrong),
+                "{raw} in {region}: {err}"
+            );
+            // In its own country it is a valid national number.
+            assert!(e164_of(raw, home).is_ok(), "{raw} in {home}");
+        }
+        // The Bristol number of the issue: refused in US without naming Russia.
+        let err = e164_of("0117 496 0123", "US").unwrap_err();
+        assert!(!err.contains("RU"), "{err}");
+        assert_eq!(
+            e164_of("0117 496 0123", "GB"),
+            Ok(("+441174960123".into(), false))
+        );
+    }
+
+    #[test]
+    fn no_idd_starts_with_the_digits_2_to_7() {
+        // `read` keeps the raw input (slower) only for numbers that may begin with an IDD:
+        // every region dials out with a prefix starting 0, 1, 8 or 9 (checked against the
+        // metadata's `internationalPrefix` patterns of the version in Cargo.lock); here,
+        // through the public API, for every region: the prefix it dials a UK number with,
+        // and numbers starting 2 to 7 followed by a country code are never read as an IDD.
+        let gb = PHONE_NUMBER_UTIL.parse("+44 20 7946 0958", None).unwrap();
+        let mut regions = 0;
+        for region in PHONE_NUMBER_UTIL.get_supported_regions() {
+            let dialled = PHONE_NUMBER_UTIL
+                .format_out_of_country_calling_number(&gb, region)
+                .into_owned();
+            assert!(
+                dialled.starts_with(['+', '0', '1', '8', '9']),
+                "{region:?}: {dialled}"
+            );
+            for first in '2'..='7' {
+                for raw in [
+                    format!("{first} 44 20 7946 0958"),
+                    format!("{first}0 44 20 7946 0958"),
+                    format!("{first}{first}1 1 650 253 0000"),
+                ] {
+                    if let Ok(n) = PHONE_NUMBER_UTIL.parse_and_keep_raw_input(&raw, Some(region)) {
+                        assert_ne!(
+                            n.country_code_source(),
+                            CountryCodeSource::FromNumberWithIdd,
+                            "{raw} in {region:?}"
+                        );
+                    }
+                }
+            }
+            regions += 1;
+        }
+        assert!(regions > 200, "{regions}");
+        // The two parses agree on such numbers, and `read` gives their E.164.
+        for (raw, region) in [
+            ("20 7946 0958", "GB"),
+            ("(650) 253-0000", "US"),
+            ("30 901820", "DE"),
+            ("612345678", "FR"),
+            ("470 12 34 56", "BE"),
+        ] {
+            let r = parse_region(region).unwrap();
+            let fast = PHONE_NUMBER_UTIL.parse(raw, Some(r)).unwrap();
+            let kept = PHONE_NUMBER_UTIL
+                .parse_and_keep_raw_input(raw, Some(r))
+                .unwrap();
+            assert!(same_number(&fast, &kept), "{raw}");
+            assert_ne!(
+                kept.country_code_source(),
+                CountryCodeSource::FromNumberWithIdd
+            );
+            assert_eq!(
+                read(raw, r).unwrap().e164,
+                fast.format_as(PhoneNumberFormat::E164)
+            );
+        }
+    }
+
+    #[test]
+    fn an_unmistakable_idd_is_read() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("011 44 20 7946 0958", "US", "+442079460958"),
+            ("011-49-30-901820", "US", "+4930901820"),
+            ("(011) 44 20 7946 0958", "CA", "+442079460958"),
+            ("011 1 650 253 0000", "US", "+16502530000"),
+            ("0044 20 7946 0958", "GB", "+442079460958"),
+            ("0049 30 901820", "DE", "+4930901820"),
+            ("00 49 30 901820", "FR", "+4930901820"),
+            ("0048 601 234 526", "PL", "+48601234526"),
+            ("001 415 555 2671", "DE", "+14155552671"),
+            ("0011 44 20 7946 0958", "AU", "+442079460958"),
+            ("0011 61 2 9374 4000", "AU", "+61293744000"),
+            ("010 44 20 7946 0958", "JP", "+442079460958"),
+        ];
+        for (raw, region, e164) in cases {
+            let reading = read(raw, parse_region(region).unwrap())
+                .unwrap_or_else(|e| panic!("{raw} in {region}: {e}"));
+            assert_eq!(reading.e164, *e164, "{raw}");
+            assert!(reading.explicit, "{raw}");
+        }
+        // Run together with the country code: not unmistakable outside `00`.
+        assert!(e164_of("01144 20 7946 0958", "US").is_err());
+        // Indonesia dials out with 008: written apart, it is read.
+        assert_eq!(
+            e164_of("008 62 21 1234 5678", "ID").map(|r| r.0),
+            Ok("+622112345678".into())
+        );
+    }
+
+    #[test]
+    fn columns_of_international_digits() {
+        let fr = parse_region("FR").unwrap();
+        let read = |raw: &str| read_international(raw, fr).map(|r| (r.e164, r.international));
+        // Brevo's SMS: the country code without +, whatever the account's country.
+        assert_eq!(read("41791234678"), Ok(("+41791234678".into(), true)));
+        assert_eq!(read("32470123406"), Ok(("+32470123406".into(), true)));
+        assert_eq!(read("33612345678"), Ok(("+33612345678".into(), true)));
+        assert_eq!(read("44 7400 123577"), Ok(("+447400123577".into(), true)));
+        // With +, or national with its 0: read as any number.
+        assert_eq!(read("+41791234678"), Ok(("+41791234678".into(), false)));
+        assert_eq!(read("06 12 34 56 78"), Ok(("+33612345678".into(), false)));
+        // Digits that are no number with a country code are refused, not read in FR.
+        assert!(read("612345678").is_err());
+        assert!(read("1".repeat(30).as_str()).is_err());
+        // The same digits in an ordinary column are read in the region.
+        assert_eq!(
+            super::read("612345678", fr).map(|r| r.e164),
+            Ok("+33612345678".into())
         );
     }
 

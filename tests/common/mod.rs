@@ -219,7 +219,7 @@ pub fn spawn_import(env: &Env, csv: &Path, extra: &[&str]) -> Child {
 
 /// Waits until the sandbox holds `at_least` leads, while `child` still runs.
 pub fn wait_for_leads(env: &Env, at_least: usize, child: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + HANG;
     while env.leads().len() < at_least {
         assert!(Instant::now() < deadline, "the import made no progress");
         assert!(
@@ -238,4 +238,174 @@ pub fn sync_requests(env: &Env) -> Vec<naturalead_sandbox::LoggedRequest> {
         .into_iter()
         .filter(|r| r.path.ends_with("/leads/sync"))
         .collect()
+}
+
+/// How long a test waits for a process that should exit before it calls it hung, kills it
+/// and fails. A guard against hanging, far above any run's normal duration on a loaded
+/// machine; never a measure of speed (CPU time and order of events are, see [`Usage`]).
+pub const HANG: Duration = Duration::from_secs(60);
+
+/// What the kernel counted for a child process: its peak resident memory and the CPU
+/// time it used (user and system, every thread), both independent of how busy the
+/// machine is.
+#[derive(Debug, Clone, Copy)]
+pub struct Usage {
+    /// Peak RSS (`ru_maxrss`), KiB.
+    pub peak_rss_kib: u64,
+    /// User and system CPU time.
+    pub cpu: Duration,
+}
+
+/// Runs `cmd` to the end (stdin closed, stdout and stderr collected) and reaps it with
+/// `wait4`, which gives its peak RSS and CPU time. Fails the test after [`HANG`].
+pub fn run_measured(mut cmd: Command) -> (Output, Usage) {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    finish_measured(child)
+}
+
+/// Waits for `child` (stdout and stderr piped) to exit and reaps it with `wait4`: its
+/// output, peak RSS and CPU time. A child still running after [`HANG`] is killed and the
+/// test fails (it hung).
+// The child is reaped by `wait4`, which clippy does not see.
+#[allow(clippy::zombie_processes)]
+pub fn finish_measured(mut child: Child) -> (Output, Usage) {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let pid = i32::try_from(child.id()).unwrap();
+    let deadline = Instant::now() + HANG;
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: waits for our own child, with valid pointers to the status and usage.
+        let waited = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if waited == pid {
+            break;
+        }
+        assert_eq!(waited, 0, "wait4");
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "still running after {HANG:?} (hung):\n{}",
+                text(&stderr.join().unwrap())
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let time = |t: libc::timeval| {
+        Duration::from_secs(u64::try_from(t.tv_sec).unwrap())
+            + Duration::from_micros(u64::try_from(t.tv_usec).unwrap())
+    };
+    (
+        Output {
+            status: std::process::ExitStatus::from_raw(status),
+            stdout: stdout.join().unwrap(),
+            stderr: stderr.join().unwrap(),
+        },
+        Usage {
+            peak_rss_kib: u64::try_from(usage.ru_maxrss).unwrap(),
+            cpu: time(usage.ru_utime) + time(usage.ru_stime),
+        },
+    )
+}
+
+/// Waits for `child` to exit (failing the test after [`HANG`]: it hung).
+pub fn exits(child: Child) -> Output {
+    finish_measured(child).0
+}
+
+/// CPU time `pid` has used so far, user and system, every thread (`/proc/<pid>/stat`).
+pub fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name (in parentheses, which may hold spaces): state is
+    // the 3rd field, utime and stime the 14th and 15th, in clock ticks.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    let per_second = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).unwrap();
+    Duration::from_millis(ticks * 1000 / per_second)
+}
+
+/// Sends `sig` to `child` (not yet reaped).
+pub fn signal(child: &Child, sig: i32) {
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: kill(2) on our own child's pid; it has not been reaped yet (we hold `child`).
+    let rc = unsafe { libc::kill(pid, sig) };
+    assert_eq!(rc, 0, "kill({pid}, {sig})");
+}
+
+/// The signals `pid` catches, from `/proc/<pid>/status` (`SigCgt`).
+pub fn caught_signals(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .unwrap_or(0)
+}
+
+/// Waits until `child` has its SIGINT and SIGTERM handlers in place: the earliest moment
+/// a signal can mean anything but the default (an exit by the signal, which a test cannot
+/// tell from a missing handler).
+pub fn wait_for_handlers(child: &mut Child) {
+    let wanted = (1u64 << (libc::SIGINT - 1)) | (1u64 << (libc::SIGTERM - 1));
+    let deadline = Instant::now() + HANG;
+    while caught_signals(child.id()) & wanted != wanted {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "ended before its handlers were installed"
+        );
+        assert!(Instant::now() < deadline, "no signal handlers");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// Bytes `pid` has read so far (`rchar` of `/proc/<pid>/io`).
+pub fn bytes_read(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("rchar:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Whether `pid` has a file named `name` open.
+pub fn has_open(pid: u32, name: &str) -> bool {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|fds| {
+            fds.filter_map(Result::ok)
+                .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+                .any(|target| target.file_name().is_some_and(|n| n == name))
+        })
+        .unwrap_or(false)
 }

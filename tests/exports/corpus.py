@@ -70,6 +70,11 @@ POOLS: dict[str, dict[str, list[tuple[str, int, int]]]] = {
     "AE": {"fixed": [("+97142345{:03d}", 600, 699)], "mobile": [("+97150123{:04d}", 4500, 4599)]},
     "BR": {"fixed": [("+551131234{:03d}", 500, 599)], "mobile": [("+5511912345{:03d}", 600, 699)]},
     "PT": {"fixed": [("+35121123{:04d}", 4500, 4599)], "mobile": [("+351912345{:03d}", 600, 699)]},
+    # Holdout set (holdout.py).
+    "PL": {"fixed": [("+4822123{:04d}", 4500, 4599), ("+4812345{:04d}", 6700, 6799)],
+           "mobile": [("+48512345{:03d}", 600, 699), ("+48601234{:03d}", 500, 599)]},
+    "SE": {"fixed": [("+46812345{:03d}", 600, 699), ("+46311234{:03d}", 500, 599)],
+           "mobile": [("+46701234{:03d}", 500, 599), ("+46731234{:03d}", 500, 599)]},
 }
 
 
@@ -150,6 +155,10 @@ def fmt(e164: str, style: str) -> str:
         rest = intl[len(cc) + 2 :]
         head, _, tail = rest.replace("-", " ", 1).partition(" ")
         return f"+{cc} ({head}) {tail}"
+    if style == "be_slash":
+        # Belgian habit: "02/555.12.34", "0470/12.34.56".
+        head, _, tail = national.partition(" ")
+        return head + "/" + tail.replace(" ", ".")
     if style == "intl_compact_groups":
         # "+49 30 1234567" → "+49 301234567": the area code run into the number.
         return f"+{cc} {nsn}"
@@ -164,10 +173,12 @@ PLACEHOLDERS = {
     "n/a", "na", "n.a.", "-", "--", "—", "–", "tbd", "0", "none", "null", "unknown", "?",
     "k.a.", "k. a.", "keine", "néant", "neant", "n/d", "nd", "no tiene", "sin teléfono",
     "nessuno", "n.v.", "n.v.t.", "onbekend", "geen", "s/n",
+    # Holdout set: Portuguese and Polish.
+    "não tem", "nao tem", "sem telefone", "brak", "nie ma", "saknas", "finns ej",
 }
 
 EXTENSION = re.compile(
-    r"\s*,?\s*\(?\s*(?:x|ext\.?|extension|poste|p\.|durchwahl|dw\.?|int\.|interno|toestel|tst\.|#)"
+    r"\s*,?\s*\(?\s*(?:x|ext\.?|extension|poste|p\.|durchwahl|dw\.?|int\.|interno|toestel|tst\.|#|ramal|wewn\.)"
     r"\s*\d{1,6}\s*\)?\s*$",
     re.IGNORECASE,
 )
@@ -192,6 +203,10 @@ def read_cell(text: object, region: str | None) -> Cell:
         # A spreadsheet number: its full digits.
         text = str(int(text))
     s = str(text).strip()
+    # A leading apostrophe is the spreadsheet's "this is text" mark (Apollo writes one
+    # before every phone so that Excel keeps the `+`): not part of the number.
+    if s.startswith("'"):
+        s = s[1:].strip()
     if not s:
         return Cell("none")
     if s.lower() in PLACEHOLDERS:
@@ -283,6 +298,23 @@ NAMES = {
         ["João", "Ana", "Pedro", "Mariana", "Tiago", "Beatriz", "Rui", "Inês", "Gonçalo", "Joana"],
         ["Silva", "Santos", "Ferreira", "Pereira", "Oliveira", "Costa", "Rodrigues", "Martins", "Sousa", "Gonçalves"],
     ),
+    "br": (
+        ["João", "Ana", "Lucas", "Mariana", "Gabriel", "Beatriz", "Rafael", "Larissa", "Thiago", "Juliana",
+         "Felipe", "Camila", "Bruno", "Letícia", "Rodrigo", "Fernanda"],
+        ["Silva", "Santos", "Oliveira", "Souza", "Lima", "Pereira", "Ferreira", "Almeida", "Costa", "Carvalho",
+         "Gomes", "Ribeiro", "Araújo", "Barbosa", "Conceição", "Magalhães"],
+    ),
+    "sv": (
+        ["Erik", "Anna", "Lars", "Karin", "Johan", "Eva", "Anders", "Maria", "Björn", "Åsa", "Mikael", "Linnéa"],
+        ["Andersson", "Johansson", "Karlsson", "Nilsson", "Eriksson", "Larsson", "Olsson", "Persson",
+         "Svensson", "Gustafsson", "Lindström", "Åberg"],
+    ),
+    "pl": (
+        ["Łukasz", "Anna", "Piotr", "Małgorzata", "Krzysztof", "Agnieszka", "Paweł", "Katarzyna", "Michał",
+         "Joanna", "Tomasz", "Ewa", "Grzegorz", "Żaneta", "Wojciech", "Zofia"],
+        ["Nowak", "Kowalski", "Wiśniewski", "Wójcik", "Kowalczyk", "Kamiński", "Lewandowski", "Zieliński",
+         "Szymański", "Woźniak", "Dąbrowski", "Kozłowski", "Jankowski", "Mazur", "Krawczyk", "Piątek"],
+    ),
 }
 
 COMPANIES = {
@@ -303,13 +335,21 @@ COMPANIES = {
     "in": ["Infosys Ltd", "Sundaram Traders", "Reliance Retail", "Tata Elxsi", "Kumar Textiles",
            "Bharat Agro Exports", "Zenith Software Pvt Ltd"],
     "pt": ["Construtora Silva", "Padaria Costa", "Transportes Ferreira Lda"],
+    "br": ["Construtora Andrade Ltda", "Padaria Pão Quente", "Transportes Rápido Sul", "Agropecuária Boa Vista",
+           "Tecnologia Íris S.A.", "Comércio de Peças Irmãos Lima"],
+    "sv": ["Bygg & Måleri AB", "Nordström Logistik AB", "Älvdalens Trä AB", "Söderberg Konsult",
+           "Göteborgs Verkstad AB"],
+    "pl": ["Budimex-Łódź Sp. z o.o.", "Piekarnia Żytnia", "Przewozy Wiśniewski", "Stocznia Gdańska S.A.",
+           "Zakład Mechaniczny Kowalczyk", "Księgarnia Świat"],
 }
 
-DOMAINS = {"en": "com", "gb": "co.uk", "de": "de", "fr": "fr", "es": "es", "it": "it", "nl": "nl", "in": "in", "pt": "pt"}
+DOMAINS = {"en": "com", "gb": "co.uk", "de": "de", "fr": "fr", "es": "es", "it": "it", "nl": "nl", "in": "in", "pt": "pt", "br": "com.br", "pl": "pl", "sv": "se"}
 
 
 def ascii_fold(s: str) -> str:
-    table = str.maketrans("äöüßáàâãéèêëíìîïóòôõúùûçñÄÖÜÁÉÍÓÚÇÑ'", "aousaaaaeeeeiiiioooouuucnAOUAEIOUCN ")
+    table = str.maketrans("äöüßáàâãéèêëíìîïóòôõúùûçñÄÖÜÁÉÍÓÚÇÑ'łŁńśźżąęćŻŚŹĆ",
+                          "aousaaaaeeeeiiiioooouuucnAOUAEIOUCN lLnszzaecZSZC")
+    s = s.replace("å", "a").replace("Å", "A")
     return s.translate(table)
 
 

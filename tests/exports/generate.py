@@ -63,6 +63,7 @@ NATIONAL_STYLES = {
     "AE": ["national"],
     "PT": ["national"],
     "BR": ["national"],
+    "PL": ["national", "compact_national"],
 }
 # Regions whose national numbers start with a trunk 0 that `+CC (0)` notation keeps.
 TRUNK_ZERO = {"GB", "DE", "AT", "CH", "FR", "BE", "NL", "AU"}
@@ -341,12 +342,15 @@ MANIFEST: list[dict] = []
 
 
 def expected_name(name: str) -> str:
-    """`hubspot_contacts.csv` → `hubspot_contacts.expected.csv`."""
+    """`hubspot_contacts.csv` → `hubspot_contacts.expected.csv` (`x.csv.gz` → `x.expected.csv`)."""
+    if name.endswith(".csv.gz"):
+        name = name[: -len(".gz")]
     return name.rsplit(".", 1)[0] + ".expected.csv"
 
 
 def finish(name: str, rows: list[Row], written: Written, *, imitates: str, product: str, args: list[str],
-           encoding: str, delimiter: str, line_endings: str, skips: list[tuple[int, str, str]]) -> None:
+           encoding: str, delimiter: str, line_endings: str, skips: list[tuple[int, str, str]],
+           set_name: str = "main") -> None:
     """Decides every row, writes `<name>.expected.csv`, and records the manifest entry."""
     for row in rows:
         decide(row)
@@ -358,7 +362,7 @@ def finish(name: str, rows: list[Row], written: Written, *, imitates: str, produ
     importable = sum(1 for r in rows if r.outcome == "import")
     MANIFEST.append(dict(file=name, product=product, imitates=imitates, args=args, encoding=encoding,
                          delimiter=delimiter, line_endings=line_endings, data_rows=len(rows),
-                         importable=importable))
+                         importable=importable, set=set_name))
 
 
 def write_manifest() -> None:
@@ -379,6 +383,8 @@ def write_manifest() -> None:
         "#             (the importer is given none of them)",
         "# data_rows   data rows (title rows and footers are not data rows)",
         "# importable  data rows a careful person imports (see <file>.expected.csv)",
+        "# set         main (the corpus the importer was improved against) or holdout (built",
+        "#             afterwards from products and variants not in main: an independent measure)",
         "",
     ]
     for m in MANIFEST:
@@ -393,6 +399,7 @@ def write_manifest() -> None:
         lines.append(f"line_endings = {s(m['line_endings'])}")
         lines.append(f"data_rows = {m['data_rows']}")
         lines.append(f"importable = {m['importable']}")
+        lines.append(f"set = {s(m['set'])}")
         lines.append("")
     (HERE / "manifest.toml").write_text("\n".join(lines), encoding="utf-8")
 
@@ -1222,6 +1229,9 @@ def main() -> None:
     italian_excel()
     dutch_excel()
     workbook()
+    import holdout  # the holdout set: products and variants the importer was not improved against
+
+    holdout.main(sys.modules[__name__])
     write_manifest()
     total = sum(m["data_rows"] for m in MANIFEST)
     importable = sum(m["importable"] for m in MANIFEST)
