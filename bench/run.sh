@@ -76,8 +76,9 @@ elapsed() { python3 -c "import sys; print(round(float(sys.argv[2]) - float(sys.a
 # any child left, so that no importer or baseline goes on against a server that is gone.
 killtree() { local c; for c in $(pgrep -P "$1"); do killtree "$c"; kill "$c" 2>/dev/null; done; }
 cleanup() {
-    [ -n "$SB_PID" ] && kill "$SB_PID" 2>/dev/null
-    killtree $$
+    # (Its status becomes the script's: a finished run exits 0.)
+    [ -z "$SB_PID" ] || kill "$SB_PID" 2>/dev/null || true
+    killtree $$ || true
     rm -rf "$OUT/tmp"
 }
 trap cleanup EXIT

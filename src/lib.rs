@@ -14,8 +14,9 @@
 //!   the stderr table, and reading a report back (the guard, row numbers, unchanged rows).
 //! - [`check`]: the `check` command, wiring the stages.
 //! - [`import`]: the `import` command, one file per job: `plan` (input fingerprinted, state
-//!   file locked, a run resumed or begun), `batch` (the reader thread: valid leads compared
-//!   with the delta state and cut into batches), `coordinator` (upload tasks dispatched,
+//!   file locked, a run resumed or begun), `batch` (valid leads serialised and compared with
+//!   the delta state on the validation workers, the reader thread cutting the rest into
+//!   batches), `coordinator` (upload tasks dispatched,
 //!   outcomes committed), `deletes` (`--delete-missing` and its undo), `dry_run` (the same
 //!   logic, nothing sent), `summary` (exit code, `summary.json`), `progress`, `shutdown`
 //!   (one cancellation token for Ctrl-C, SIGTERM and `--max-duration`).

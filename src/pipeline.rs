@@ -10,9 +10,10 @@
 //! file size, and rows are not allocated on one thread and freed on another. The only state
 //! that grows is the [`DuplicateIndex`], which is sized in advance from the file's size.
 //!
-//! [`Pipeline`] hands out each row with its [`Lead`] and record (what `import` needs);
-//! [`Verdicts`] only the verdicts (what `check` needs without `--emit-valid`), and so
-//! builds no leads.
+//! [`Pipeline`] hands out each row with its [`Lead`] and record, or with what a [`Finish`]
+//! made of the lead on the workers (what `import` needs: the payload, compared with the
+//! delta state); [`Verdicts`] only the verdicts (what `check` needs without
+//! `--emit-valid`), and so builds no leads.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -59,23 +60,97 @@ const ESTIMATE_AT: u64 = 15;
 /// Chunks in circulation per worker thread (plus two: one being read, one being consumed).
 const CHUNKS_PER_WORKER: usize = 2;
 
-/// One row after validation and the duplicate check.
+/// What the workers do with the lead of each valid row before it is handed out: work per
+/// lead (serialising it, hashing, comparing it with the delta state) is spread over the
+/// workers with the validation, rather than left to the one thread that consumes the rows
+/// in order, and what a lead allocated is freed on the thread that allocated it.
+pub trait Finish: Send + Sync + 'static {
+    /// What a valid row is handed out as.
+    type Output: Send + 'static;
+
+    /// What [`Finish::ahead`] learns of a lead from its identities alone.
+    type Ahead: Copy + Default + Send + 'static;
+
+    /// Looks up what `finish` will need of a lead whose identities are `keys`. It runs for
+    /// every valid row of a chunk in one tight loop before `finish` runs for each, so that
+    /// the memory accesses of consecutive rows overlap: a random access into a large table
+    /// costs more than everything else a look-up does, and waiting for each in turn,
+    /// between the serialisations, costs it in full every time.
+    fn ahead(&self, keys: &IndexKeys) -> Self::Ahead;
+
+    /// Turns the `lead` of a valid row whose identities are `keys` into what is handed
+    /// out, with what [`Finish::ahead`] found for it; `scratch` is the worker's own
+    /// buffer, kept from row to row.
+    fn finish(
+        &self,
+        lead: Lead,
+        keys: &IndexKeys,
+        ahead: Self::Ahead,
+        scratch: &mut Vec<u8>,
+    ) -> Self::Output;
+
+    /// Whether the row's record is wanted beside `output` (it is copied for each row that
+    /// wants it).
+    fn wants_record(&self, output: &Self::Output) -> bool {
+        let _ = output;
+        true
+    }
+}
+
+/// The lead as validation built it: what [`Pipeline::start`] hands out.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeepLead;
+
+impl Finish for KeepLead {
+    type Output = Lead;
+    type Ahead = ();
+
+    fn ahead(&self, _: &IndexKeys) {}
+
+    fn finish(&self, lead: Lead, _: &IndexKeys, (): (), _: &mut Vec<u8>) -> Lead {
+        lead
+    }
+}
+
+/// A worker's buffers for [`Finish`], kept from chunk to chunk.
+struct Finishing<F: Finish> {
+    /// The leads of a chunk, as validation built them.
+    built: Vec<Option<Lead>>,
+    /// What [`Finish::ahead`] found for each.
+    ahead: Vec<F::Ahead>,
+    /// The finisher's own buffer.
+    scratch: Vec<u8>,
+}
+
+impl<F: Finish> Default for Finishing<F> {
+    fn default() -> Self {
+        Finishing {
+            built: Vec::new(),
+            ahead: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+}
+
+/// One row after validation and the duplicate check; a valid row comes with `T`, its
+/// [`Lead`] or what a [`Finish`] made of it.
 #[derive(Debug, Clone)]
-pub struct CheckedRow {
+pub struct CheckedRow<T = Lead> {
     /// 1-based data row number.
     pub row: u64,
     /// 1-based physical line where the record starts.
     pub line: u64,
     /// The verdict.
-    pub outcome: Outcome,
+    pub outcome: Outcome<T>,
     /// The identities a valid row claimed in the duplicate index (what a resumed run must
     /// put back in the index without validating the row again). For a rejected row, the
     /// identities it can still be read with (a valid phone, its lead_id when the file has
     /// an ID column), so that `--delete-missing` knows which lead it stands for; none for
     /// a malformed row.
     pub keys: IndexKeys,
-    /// The record as read, for a valid row (a rejected row carries its decoded fields in
-    /// [`Outcome::Rejected`]); an import needs it if the API refuses the lead later.
+    /// The record as read, for a valid row when the [`Finish`] wants it (a rejected row
+    /// carries its decoded fields in [`Outcome::Rejected`]); an import needs it if the API
+    /// refuses the lead later.
     pub record: Option<ByteRecord>,
 }
 
@@ -106,9 +181,9 @@ impl SkipPlan {
 
 /// The verdict on a row.
 #[derive(Debug, Clone)]
-pub enum Outcome {
-    /// The row is a lead ready to send.
-    Valid(Lead),
+pub enum Outcome<T = Lead> {
+    /// The row is a lead ready to send: its [`Lead`], or what a [`Finish`] made of it.
+    Valid(T),
     /// The row is rejected; `original` holds its fields as read (lossily decoded if needed).
     Rejected {
         /// Every problem found, in the order found.
@@ -299,8 +374,8 @@ impl Pre {
 }
 
 /// Rows read together and validated together.
-#[derive(Debug, Default)]
-struct Chunk {
+#[derive(Debug)]
+struct Chunk<T> {
     /// Position in file order.
     seq: u64,
     /// Rows in use; the vectors may hold more, left from earlier use.
@@ -309,12 +384,25 @@ struct Chunk {
     raw: Vec<RawRow>,
     /// What the worker found, per record.
     pre: Vec<Pre>,
-    /// The lead of each valid record, when leads are wanted (apart from `pre`, which the
-    /// consumer reads for every row).
-    leads: Vec<Option<Lead>>,
+    /// What became of the lead of each valid record, when leads are wanted (apart from
+    /// `pre`, which the consumer reads for every row).
+    leads: Vec<Option<T>>,
     /// One chunk ([`ESTIMATE_AT`]) carries an estimate of the file's rows, to size the
     /// index.
     estimate: Option<u64>,
+}
+
+impl<T> Default for Chunk<T> {
+    fn default() -> Self {
+        Chunk {
+            seq: 0,
+            len: 0,
+            raw: Vec::new(),
+            pre: Vec::new(),
+            leads: Vec::new(),
+            estimate: None,
+        }
+    }
 }
 
 /// What workers do to a row besides validating it.
@@ -333,9 +421,9 @@ struct WorkerSetup {
 /// A row after the duplicate check, before it is dressed for [`Pipeline`] or [`Verdicts`].
 // Built and taken apart once per row, right away: boxing the lead would cost more.
 #[allow(clippy::large_enum_variant)]
-enum Resolved {
+enum Resolved<T> {
     Valid {
-        lead: Option<Lead>,
+        lead: Option<T>,
         keys: IndexKeys,
         record: Option<ByteRecord>,
     },
@@ -346,12 +434,15 @@ enum Resolved {
     },
 }
 
+/// A row's number, its line, and what became of it.
+type RowAt<T> = (u64, u64, Resolved<T>);
+
 /// The threads and the consuming end shared by [`Pipeline`] and [`Verdicts`].
-struct Engine {
-    results: Receiver<Chunk>,
-    recycle: Sender<Chunk>,
-    parked: BTreeMap<u64, Chunk>,
-    current: Option<Chunk>,
+struct Engine<F: Finish> {
+    results: Receiver<Chunk<F::Output>>,
+    recycle: Sender<Chunk<F::Output>>,
+    parked: BTreeMap<u64, Chunk<F::Output>>,
+    current: Option<Chunk<F::Output>>,
     /// The next row of `current` to hand out.
     pos: usize,
     next_chunk: u64,
@@ -361,8 +452,9 @@ struct Engine {
     threads: Vec<JoinHandle<()>>,
     finished: bool,
     progress: Arc<ReadProgress>,
-    /// Hand out the records of valid rows.
+    /// Hand out the records of valid rows (those the finisher wants).
     records: bool,
+    finisher: Arc<F>,
 }
 
 /// What the reader thread has done so far, readable while it runs.
@@ -429,15 +521,15 @@ impl StopReading {
     }
 }
 
-impl Engine {
+impl<F: Finish> Engine<F> {
     fn start(
         source: Source,
         validator: Validator,
         workers: usize,
-        index: DuplicateIndex,
-        skip: SkipPlan,
+        (index, skip): (DuplicateIndex, SkipPlan),
         leads: bool,
-    ) -> Engine {
+        finisher: F,
+    ) -> Engine<F> {
         let workers = workers.max(1);
         let setup = WorkerSetup {
             decoder: source.decoder(),
@@ -452,9 +544,9 @@ impl Engine {
         // Every channel can hold every chunk, so a send never blocks: the chunks in
         // circulation are what bounds the work in flight.
         let chunks = workers * CHUNKS_PER_WORKER + 2;
-        let (chunk_tx, chunk_rx) = bounded::<Chunk>(chunks);
-        let (result_tx, result_rx) = bounded::<Chunk>(chunks);
-        let (recycle_tx, recycle_rx) = bounded::<Chunk>(chunks);
+        let (chunk_tx, chunk_rx) = bounded::<Chunk<F::Output>>(chunks);
+        let (result_tx, result_rx) = bounded::<Chunk<F::Output>>(chunks);
+        let (recycle_tx, recycle_rx) = bounded::<Chunk<F::Output>>(chunks);
         let error = Arc::new(Mutex::new(None));
         let mut threads = Vec::with_capacity(workers + 1);
 
@@ -472,14 +564,23 @@ impl Engine {
             reader.run(source);
         }));
         let validator = Arc::new(validator);
+        let finisher = Arc::new(finisher);
         for _ in 0..workers {
             let rx = chunk_rx.clone();
             let tx = result_tx.clone();
             let validator = Arc::clone(&validator);
+            let finisher = Arc::clone(&finisher);
             let report = report.clone();
             threads.push(thread::spawn(move || {
+                let mut finishing = Finishing::<F>::default();
                 for mut chunk in rx {
-                    validate_chunk(&mut chunk, &validator, setup, report.as_deref());
+                    validate_chunk(
+                        &mut chunk,
+                        &validator,
+                        (&*finisher, &mut finishing),
+                        setup,
+                        report.as_deref(),
+                    );
                     if tx.send(chunk).is_err() {
                         return;
                     }
@@ -500,11 +601,12 @@ impl Engine {
             finished: false,
             progress,
             records: leads,
+            finisher,
         }
     }
 
     /// The next chunk in file order, or `None` when every worker is done.
-    fn next_in_order(&mut self) -> Option<Chunk> {
+    fn next_in_order(&mut self) -> Option<Chunk<F::Output>> {
         loop {
             if let Some(chunk) = self.parked.remove(&self.next_chunk) {
                 self.next_chunk += 1;
@@ -532,7 +634,7 @@ impl Engine {
 
     /// The next row in file order, after the duplicate check: its row and line numbers and
     /// what became of it.
-    fn next_row(&mut self) -> Option<Result<(u64, u64, Resolved), SourceError>> {
+    fn next_row(&mut self) -> Option<Result<RowAt<F::Output>, SourceError>> {
         if self.finished {
             return None;
         }
@@ -575,14 +677,18 @@ impl Engine {
         let id = pre.id.map(|hash| (hash, pre.lead_id.as_str()));
         let duplicates = self.index.check_keys(raw.row, pre.phone, id, pre.valid);
         let resolved = match (pre.valid, duplicates.is_empty()) {
-            (true, true) => Resolved::Valid {
-                lead: chunk.leads.get_mut(i).and_then(Option::take),
-                keys: IndexKeys {
-                    phone: pre.phone,
-                    id: pre.id,
-                },
-                record: self.records.then(|| raw.record.to_byte_record()),
-            },
+            (true, true) => {
+                let lead = chunk.leads.get_mut(i).and_then(Option::take);
+                let wanted = lead.as_ref().is_some_and(|l| self.finisher.wants_record(l));
+                Resolved::Valid {
+                    lead,
+                    keys: IndexKeys {
+                        phone: pre.phone,
+                        id: pre.id,
+                    },
+                    record: (self.records && wanted).then(|| raw.record.to_byte_record()),
+                }
+            }
             (true, false) => Resolved::Rejected {
                 problems: duplicates,
                 original: self.decoder.decode_lossy(&raw.record),
@@ -608,7 +714,7 @@ impl Engine {
     }
 }
 
-impl Drop for Engine {
+impl<F: Finish> Drop for Engine<F> {
     fn drop(&mut self) {
         // Closing our ends makes the workers' sends and the reader's wait for a free chunk
         // fail, which ends them; threads are detached rather than joined so dropping never
@@ -617,9 +723,10 @@ impl Drop for Engine {
     }
 }
 
-/// The running pipeline; iterate it for rows in file order, each with its lead and record.
-pub struct Pipeline {
-    engine: Engine,
+/// The running pipeline; iterate it for rows in file order, each valid one with its lead
+/// (or what the [`Finish`] `F` made of it) and record.
+pub struct Pipeline<F: Finish = KeepLead> {
+    engine: Engine<F>,
 }
 
 impl Pipeline {
@@ -638,8 +745,23 @@ impl Pipeline {
         index: DuplicateIndex,
         skip: SkipPlan,
     ) -> Pipeline {
+        Pipeline::resume_with(source, validator, workers, (index, skip), KeepLead)
+    }
+}
+
+impl<F: Finish> Pipeline<F> {
+    /// Starts like [`Pipeline::resume`] (`index` and `skip` as there; a fresh index and an
+    /// empty plan read from the start), with `finisher` run on the workers over each valid
+    /// row's lead.
+    pub fn resume_with(
+        source: Source,
+        validator: Validator,
+        workers: usize,
+        (index, skip): (DuplicateIndex, SkipPlan),
+        finisher: F,
+    ) -> Pipeline<F> {
         Pipeline {
-            engine: Engine::start(source, validator, workers, index, skip, true),
+            engine: Engine::start(source, validator, workers, (index, skip), true, finisher),
         }
     }
 
@@ -674,8 +796,8 @@ impl Pipeline {
     }
 }
 
-impl Iterator for Pipeline {
-    type Item = Result<CheckedRow, SourceError>;
+impl<F: Finish> Iterator for Pipeline<F> {
+    type Item = Result<CheckedRow<F::Output>, SourceError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         let (row, line, resolved) = match self.engine.next_row()? {
@@ -684,7 +806,7 @@ impl Iterator for Pipeline {
         };
         let (outcome, keys, record) = match resolved {
             Resolved::Valid { lead, keys, record } => (
-                Outcome::Valid(lead.expect("workers build the leads of a Pipeline")),
+                Outcome::Valid(lead.expect("workers finish the leads of a Pipeline")),
                 keys,
                 record,
             ),
@@ -708,7 +830,7 @@ impl Iterator for Pipeline {
 /// leads. It validates and checks duplicates exactly as [`Pipeline`] does (the same rows
 /// are rejected, with the same problems and fields), but builds no [`Lead`]s.
 pub struct Verdicts {
-    engine: Engine,
+    engine: Engine<KeepLead>,
 }
 
 impl Verdicts {
@@ -720,9 +842,9 @@ impl Verdicts {
                 source,
                 validator,
                 workers,
-                index,
-                SkipPlan::default(),
+                (index, SkipPlan::default()),
                 false,
+                KeepLead,
             ),
         }
     }
@@ -756,9 +878,9 @@ impl Iterator for Verdicts {
 }
 
 /// The reader thread's side: fills free chunks with records and sends them to the workers.
-struct Reader<'a> {
-    tx: Sender<Chunk>,
-    recycle: Receiver<Chunk>,
+struct Reader<'a, T> {
+    tx: Sender<Chunk<T>>,
+    recycle: Receiver<Chunk<T>>,
     /// Chunks this reader may make; after that it waits for used ones to come back.
     chunks: usize,
     error: &'a Mutex<Option<SourceError>>,
@@ -766,7 +888,7 @@ struct Reader<'a> {
     progress: &'a ReadProgress,
 }
 
-impl Reader<'_> {
+impl<T> Reader<'_, T> {
     fn run(self, mut source: Source) {
         let mut made = 0;
         let mut seq = 0;
@@ -811,7 +933,7 @@ impl Reader<'_> {
 
     /// Reads records into `chunk` until it is full; `false` when there are no more to read
     /// (the end of the file, an error, or a stop).
-    fn fill(&self, source: &mut Source, chunk: &mut Chunk) -> bool {
+    fn fill(&self, source: &mut Source, chunk: &mut Chunk<T>) -> bool {
         let mut bytes = 0;
         while chunk.len < CHUNK_ROWS && bytes < CHUNK_BYTES {
             if self.progress.stop.load(Ordering::Relaxed) {
@@ -849,10 +971,12 @@ impl Reader<'_> {
     }
 }
 
-/// Decodes and validates the rows of a chunk.
-fn validate_chunk(
-    chunk: &mut Chunk,
+/// Decodes and validates the rows of a chunk (a row the report says stands rejected is
+/// taken as it stands), and finishes the leads of valid rows.
+fn validate_chunk<F: Finish>(
+    chunk: &mut Chunk<F::Output>,
     validator: &Validator,
+    (finisher, finishing): (&F, &mut Finishing<F>),
     setup: WorkerSetup,
     report: Option<&ReportLayout>,
 ) {
@@ -866,9 +990,12 @@ fn validate_chunk(
     if pre.len() < *len {
         pre.resize_with(*len, Pre::default);
     }
-    if setup.leads {
-        leads.clear();
-    }
+    let Finishing {
+        built,
+        ahead,
+        scratch,
+    } = finishing;
+    built.clear();
     let mut fields: Vec<Cow<'_, str>> = Vec::with_capacity(setup.width);
     for (raw, pre) in raw[..*len].iter().zip(pre.iter_mut()) {
         pre.reset();
@@ -878,14 +1005,31 @@ fn validate_chunk(
             pre.problems = problems;
             pre.original = original;
             if setup.leads {
-                leads.push(None);
+                built.push(None);
             }
             continue;
         }
         let lead = pre_validate(raw, pre, &mut fields, validator, setup);
         if setup.leads {
-            leads.push(lead);
+            built.push(lead);
         }
+    }
+    if !setup.leads {
+        return;
+    }
+    let keys = |pre: &Pre| IndexKeys {
+        phone: pre.phone,
+        id: pre.id,
+    };
+    // The look-ups of the whole chunk first, then the leads one by one.
+    ahead.clear();
+    ahead.extend(built.iter().zip(pre.iter()).map(|(lead, pre)| match lead {
+        Some(_) => finisher.ahead(&keys(pre)),
+        None => F::Ahead::default(),
+    }));
+    leads.clear();
+    for ((lead, pre), ahead) in built.drain(..).zip(pre.iter()).zip(ahead.iter()) {
+        leads.push(lead.map(|lead| finisher.finish(lead, &keys(pre), *ahead, scratch)));
     }
 }
 
@@ -1153,7 +1297,7 @@ mod tests {
             .collect();
         assert_eq!(verdicts, vec![Verdict::Valid; 300]);
         let (mut source, _) = open(file.path());
-        let mut chunk = Chunk::default();
+        let mut chunk: Chunk<Lead> = Chunk::default();
         let (_, rx) = bounded(1);
         let (tx, _) = bounded(1);
         let reader = Reader {

@@ -12,25 +12,137 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use super::{AcceptedLead, Checkpoint, decode_key, decode_keys, encode_key, lead_key};
 
 /// The payload hashes of a scope's leads, by lead key, loaded in one scan.
+///
+/// The keys are 128-bit hashes, so they are spread evenly. The delta is a table of half
+/// again as many slots as keys, where a key's home slot is its place in proportion (its
+/// top 64 bits times the number of homes, over 2^64): keys are laid out in ascending order,
+/// each in its home slot or, when an earlier key took that one, in the next free slot; a
+/// slot no key took holds a copy of the next key. Loading is appending, because the state
+/// file's primary key gives the keys in order (inserting a million keys into a hash table
+/// at random places took most of the loading time), and a look-up reads the key's home
+/// slot and, now and then, the one after it: one random memory access (the nightly rerun
+/// looks up every lead of the export, and each access that misses the cache costs more
+/// than the rest of the look-up). 36 bytes a lead.
 #[derive(Debug, Default)]
 pub struct Delta {
-    hashes: FxHashMap<u128, u64>,
+    /// Keys ascending, each at or after its home slot; free slots hold a copy of the slot
+    /// after them.
+    slots: Vec<Slot>,
+    /// Keys in `slots`.
+    keys: usize,
+    /// Home slots: a key's home is `hi * homes / 2^64`.
+    homes: u64,
+    /// Payloads not merged into the delta table yet (left by a killed session): they
+    /// replace what the table says.
+    newer: FxHashMap<u128, u64>,
+}
+
+/// A key of the delta (as its two halves, so that a slot takes 24 bytes) and its hash.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    hi: u64,
+    lo: u64,
+    hash: u64,
+}
+
+impl Slot {
+    fn key(&self) -> (u64, u64) {
+        (self.hi, self.lo)
+    }
+}
+
+/// The halves of `key`, as a [`Slot`] holds them.
+fn halves(key: u128) -> (u64, u64) {
+    ((key >> 64) as u64, key as u64)
 }
 
 impl Delta {
+    /// A delta of `keys` (ascending or not) and their `hashes`; a key given twice keeps
+    /// its last hash.
+    fn build(mut keys: Vec<u128>, mut hashes: Vec<u64>, newer: FxHashMap<u128, u64>) -> Delta {
+        if !keys.is_sorted() {
+            let mut pairs: Vec<(u128, u64)> = keys.into_iter().zip(hashes).collect();
+            // Stable: of equal keys, the last loaded stays last.
+            pairs.sort_by_key(|p| p.0);
+            (keys, hashes) = pairs.into_iter().unzip();
+        }
+        let homes = (keys.len() + keys.len() / 2) as u64;
+        let mut slots: Vec<Slot> = Vec::with_capacity(keys.len() + keys.len() / 2 + 64);
+        let mut count = 0;
+        for (key, hash) in keys.into_iter().zip(hashes) {
+            let (hi, lo) = halves(key);
+            let slot = Slot { hi, lo, hash };
+            if let Some(last) = slots.last_mut()
+                && last.key() == slot.key()
+            {
+                // Equal neighbours: keep the last one's hash.
+                last.hash = hash;
+                continue;
+            }
+            let home = Delta::home(hi, homes);
+            if slots.len() < home {
+                slots.resize(home, slot);
+            }
+            slots.push(slot);
+            count += 1;
+        }
+        Delta {
+            slots,
+            keys: count,
+            homes,
+            newer,
+        }
+    }
+
+    /// The home slot of a key whose top half is `hi`: in proportion, so in key order.
+    fn home(hi: u64, homes: u64) -> usize {
+        ((u128::from(hi) * u128::from(homes)) >> 64) as usize
+    }
+
     /// The hash of the payload last accepted for the lead `key`, if the API holds it.
     pub fn get(&self, key: u128) -> Option<u64> {
-        self.hashes.get(&key).copied()
+        if !self.newer.is_empty()
+            && let Some(hash) = self.newer.get(&key)
+        {
+            return Some(*hash);
+        }
+        self.stored(key)
+    }
+
+    /// The hash the delta table itself holds for `key`.
+    fn stored(&self, key: u128) -> Option<u64> {
+        let (hi, lo) = halves(key);
+        let from = Delta::home(hi, self.homes);
+        // Every slot from the home to the key's own holds a smaller key: the first slot
+        // holding `key` or more is the key's, if the table has it.
+        let slot = self
+            .slots
+            .get(from..)?
+            .iter()
+            .find(|s| s.key() >= (hi, lo))?;
+        (slot.key() == (hi, lo)).then_some(slot.hash)
     }
 
     /// Leads known.
     pub fn len(&self) -> usize {
-        self.hashes.len()
+        self.keys
+            + self
+                .newer
+                .keys()
+                .filter(|k| self.stored(**k).is_none())
+                .count()
     }
 
     /// Whether no lead is known.
     pub fn is_empty(&self) -> bool {
-        self.hashes.is_empty()
+        self.len() == 0
+    }
+
+    /// A delta of these keys and hashes, as a state file would give them.
+    #[cfg(test)]
+    pub(crate) fn from_pairs(pairs: impl IntoIterator<Item = (u128, u64)>) -> Delta {
+        let (keys, hashes) = pairs.into_iter().unzip();
+        Delta::build(keys, hashes, FxHashMap::default())
     }
 }
 
@@ -186,36 +298,38 @@ impl Checkpoint {
         Ok(())
     }
 
-    /// The delta state of `scope`, in one scan of its rows (and of payloads not merged
-    /// yet, if a killed session left any).
+    /// The delta state of `scope`, in one scan of its rows in key order (and of payloads
+    /// not merged yet, if a killed session left any).
     pub fn delta(&self, scope: &str) -> Result<Delta> {
         let Some(scope) = self.scope_id(scope)? else {
             return Ok(Delta::default());
         };
-        let count: i64 = self.conn.query_row(
-            "SELECT count(*) FROM delta WHERE scope_id = ?1",
-            [scope],
-            |r| r.get(0),
-        )?;
-        let mut hashes = FxHashMap::with_capacity_and_hasher(count as usize, Default::default());
-        let since = self.merged_upto()?;
-        for sql in [
-            "SELECT key, hash FROM delta WHERE scope_id = ?1",
-            "SELECT key, hash FROM payloads WHERE scope_id = ?1 AND id > ?2 ORDER BY id",
-        ] {
-            let mut stmt = self.conn.prepare(sql)?;
-            let mut rows = if sql.contains("?2") {
-                stmt.query(params![scope, since])?
-            } else {
-                stmt.query(params![scope])?
-            };
+        let mut keys: Vec<u128> = Vec::new();
+        let mut hashes: Vec<u64> = Vec::new();
+        {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT key, hash FROM delta WHERE scope_id = ?1 ORDER BY key")?;
+            let mut rows = stmt.query(params![scope])?;
             while let Some(r) = rows.next()? {
                 if let Some(key) = decode_key(r.get_ref(0)?.as_blob()?) {
-                    hashes.insert(key, r.get::<_, i64>(1)? as u64);
+                    keys.push(key);
+                    hashes.push(r.get::<_, i64>(1)? as u64);
                 }
             }
         }
-        Ok(Delta { hashes })
+        let mut newer = FxHashMap::default();
+        let since = self.merged_upto()?;
+        let mut stmt = self.conn.prepare(
+            "SELECT key, hash FROM payloads WHERE scope_id = ?1 AND id > ?2 ORDER BY id",
+        )?;
+        let mut rows = stmt.query(params![scope, since])?;
+        while let Some(r) = rows.next()? {
+            if let Some(key) = decode_key(r.get_ref(0)?.as_blob()?) {
+                newer.insert(key, r.get::<_, i64>(1)? as u64);
+            }
+        }
+        Ok(Delta::build(keys, hashes, newer))
     }
 
     /// The leads run `run` found in its export: every settled row of its batches and every
@@ -353,6 +467,180 @@ mod tests {
     use super::*;
     use crate::checkpoint::{BatchRecord, RunSpec, lead_key_of};
     use crate::stats::Counts;
+
+    /// Keys spread like hashes, and a few placed at the edges of the key space.
+    fn keys(n: u64) -> Vec<u128> {
+        let mut keys: Vec<u128> = (0..n)
+            .map(|i| xxhash_rust::xxh3::xxh3_128(&i.to_le_bytes()))
+            .collect();
+        keys.extend([0, 1, u128::MAX, u128::MAX - 1, 1 << 127]);
+        keys
+    }
+
+    #[test]
+    fn the_delta_finds_every_key_it_holds_and_no_other() {
+        for n in [0u64, 1, 2, 3, 100, 5000] {
+            let all = keys(n);
+            let held: Vec<u128> = all.iter().copied().step_by(2).collect();
+            let hashes: Vec<u64> = held.iter().map(|k| *k as u64 ^ 0x55).collect();
+            let mut sorted: Vec<(u128, u64)> = held.iter().copied().zip(hashes.clone()).collect();
+            sorted.sort();
+            for delta in [
+                // In key order, as loaded, and in any order.
+                Delta::build(
+                    sorted.iter().map(|p| p.0).collect(),
+                    sorted.iter().map(|p| p.1).collect(),
+                    FxHashMap::default(),
+                ),
+                Delta::build(held.clone(), hashes.clone(), FxHashMap::default()),
+            ] {
+                assert_eq!(delta.len(), held.len(), "n = {n}");
+                for (i, key) in all.iter().enumerate() {
+                    let expected = (i % 2 == 0).then_some(*key as u64 ^ 0x55);
+                    assert_eq!(delta.get(*key), expected, "n = {n}, key {key:x}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_key_loaded_twice_keeps_its_last_hash_and_newer_payloads_win() {
+        let delta = Delta::build(vec![9, 3, 9, 5], vec![1, 2, 3, 4], FxHashMap::default());
+        assert_eq!(
+            (delta.get(9), delta.get(3), delta.get(5), delta.len()),
+            (Some(3), Some(2), Some(4), 3)
+        );
+        let newer: FxHashMap<u128, u64> = [(3, 30), (7, 70)].into_iter().collect();
+        let delta = Delta::build(vec![3, 5], vec![2, 4], newer);
+        assert_eq!(
+            (delta.get(3), delta.get(5), delta.get(7), delta.get(8)),
+            (Some(30), Some(4), Some(70), None)
+        );
+        assert_eq!(delta.len(), 3);
+        assert!(Delta::default().is_empty());
+        assert_eq!(Delta::default().get(0), None);
+    }
+
+    #[test]
+    fn an_empty_delta_and_a_one_key_delta() {
+        let empty = Delta::build(Vec::new(), Vec::new(), FxHashMap::default());
+        assert!(empty.is_empty());
+        for key in [0, 1, 1 << 127, u128::MAX] {
+            assert_eq!(empty.get(key), None);
+        }
+        for only in [0, 1, (1 << 127) - 1, 1 << 127, u128::MAX - 1, u128::MAX] {
+            let delta = Delta::build(vec![only], vec![7], FxHashMap::default());
+            assert_eq!((delta.len(), delta.get(only)), (1, Some(7)), "{only:x}");
+            for other in [0, 1, (1 << 127) - 1, 1 << 127, u128::MAX - 1, u128::MAX] {
+                if other != only {
+                    assert_eq!(delta.get(other), None, "{only:x} holds no {other:x}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn keys_at_both_ends_of_the_key_space_crowding_their_home_slots() {
+        // Many keys with the first and the last home slot: each pushed past its home.
+        let mut held: Vec<u128> = (0..50).chain(u128::MAX - 49..=u128::MAX).collect();
+        held.push(1 << 127);
+        let hashes: Vec<u64> = held.iter().map(|k| (*k % 1000) as u64).collect();
+        let delta = Delta::build(held.clone(), hashes, FxHashMap::default());
+        assert_eq!(delta.len(), held.len());
+        for key in &held {
+            assert_eq!(delta.get(*key), Some((*key % 1000) as u64), "{key:x}");
+        }
+        for key in [50, 51, (1 << 127) - 1, (1 << 127) + 1, u128::MAX - 50] {
+            assert_eq!(delta.get(key), None, "{key:x}");
+        }
+    }
+
+    #[test]
+    fn the_delta_agrees_with_a_map_whatever_the_spread_of_its_keys() {
+        use std::collections::BTreeMap;
+        // Clusters (keys sharing their top half, so one home slot; neighbours in the low
+        // half), gaps, and hash-spread keys, in one table, with keys given twice.
+        let mut oracle: BTreeMap<u128, u64> = BTreeMap::new();
+        let (mut keys, mut hashes) = (Vec::new(), Vec::new());
+        let mut add = |key: u128, hash: u64| {
+            oracle.insert(key, hash);
+            keys.push(key);
+            hashes.push(hash);
+        };
+        for i in 0..300u64 {
+            let spread = xxhash_rust::xxh3::xxh3_128(&i.to_le_bytes());
+            add(spread, i);
+            add(((i as u128 % 7) << 64) | (i as u128 * 3), i + 1000);
+            add(((u64::MAX - i % 5) as u128) << 64 | i as u128, i + 2000);
+            if i % 10 == 0 {
+                add(spread, i + 3000);
+            }
+        }
+        let delta = Delta::build(keys, hashes, FxHashMap::default());
+        assert_eq!(delta.len(), oracle.len());
+        for (key, hash) in &oracle {
+            assert_eq!(delta.get(*key), Some(*hash), "{key:x}");
+            for near in [key.wrapping_add(1), key.wrapping_sub(1), key ^ (1 << 64)] {
+                assert_eq!(delta.get(near), oracle.get(&near).copied(), "{near:x}");
+            }
+        }
+    }
+
+    #[test]
+    fn duplicates_keep_the_last_hash_in_any_order_and_in_key_order() {
+        // Sorted with duplicates, as a table without a unique key would give them.
+        let delta = Delta::build(
+            vec![1, 1, 2, u128::MAX, u128::MAX],
+            vec![10, 11, 20, 30, 31],
+            FxHashMap::default(),
+        );
+        assert_eq!(
+            (
+                delta.len(),
+                delta.get(1),
+                delta.get(2),
+                delta.get(u128::MAX)
+            ),
+            (3, Some(11), Some(20), Some(31))
+        );
+        // Unsorted, a key three times.
+        let delta = Delta::build(
+            vec![5, 0, 5, 3, 5],
+            vec![1, 2, 3, 4, 5],
+            FxHashMap::default(),
+        );
+        assert_eq!(
+            (delta.len(), delta.get(5), delta.get(0), delta.get(3)),
+            (3, Some(5), Some(2), Some(4))
+        );
+    }
+
+    #[test]
+    fn newer_payloads_override_the_table_and_count_once() {
+        let newer: FxHashMap<u128, u64> = [(0, 100), (u128::MAX, 200), (42, 300)]
+            .into_iter()
+            .collect();
+        let delta = Delta::build(vec![0, 7, u128::MAX], vec![1, 2, 3], newer);
+        assert_eq!(
+            (
+                delta.get(0),
+                delta.get(7),
+                delta.get(u128::MAX),
+                delta.get(42)
+            ),
+            (Some(100), Some(2), Some(200), Some(300))
+        );
+        // 0 and MAX are in both: counted once.
+        assert_eq!(delta.len(), 4);
+        // Only newer payloads, an empty table.
+        let newer: FxHashMap<u128, u64> = [(9, 1)].into_iter().collect();
+        let delta = Delta::build(Vec::new(), Vec::new(), newer);
+        assert_eq!(
+            (delta.len(), delta.get(9), delta.get(8)),
+            (1, Some(1), None)
+        );
+        assert!(!delta.is_empty());
+    }
 
     #[test]
     fn a_lead_accepted_night_after_night_keeps_one_payload_and_its_last_hash() {

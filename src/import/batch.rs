@@ -1,7 +1,8 @@
-//! Reading and batching: the reader thread pulls checked rows from the [`Pipeline`],
-//! serialises each valid lead once, compares it with the delta state ([`compare`], also the
-//! dry run's), sets aside those the API already holds unchanged, writes the rest into
-//! batch bodies, and hands everything over to the coordinator in file order.
+//! Reading and batching: the validation workers serialise each valid lead once and compare
+//! it with the delta state ([`Compare`], through [`compare`], also the dry run's); the
+//! reader thread pulls the checked rows from the [`Pipeline`] in file order, sets aside
+//! those the API already holds unchanged, writes the rest into batch bodies, and hands
+//! everything over to the coordinator.
 //!
 //! Memory is bounded by bytes as well as by rows: a batch is cut before its body would
 //! pass [`MAX_BODY_BYTES`] or what it holds (body and the records kept for the report)
@@ -17,7 +18,7 @@ use crate::body::{Body, BodyBuilder, MAX_BODY_BYTES};
 use crate::checkpoint::delta::Delta;
 use crate::checkpoint::{Rejection, SettledRow, lead_key};
 use crate::lead::Lead;
-use crate::pipeline::{IndexKeys, Outcome, Pipeline};
+use crate::pipeline::{Finish, IndexKeys, Outcome, Pipeline};
 use crate::report::RejectedRow;
 use crate::source::SourceError;
 use crate::stats::Stats;
@@ -67,8 +68,8 @@ impl std::io::Write for HashWriter {
 
 impl Payload {
     /// The payload of a valid row's `lead`, whose identities are `keys`: the hash of its
-    /// JSON (as the reader writes it into a body), computed as it is written, without
-    /// keeping it (the dry run sends nothing).
+    /// JSON (as [`Compare`] writes it), computed as it is written, without keeping it (the
+    /// dry run's, which sends nothing).
     pub(super) fn of(lead: &Lead, keys: &IndexKeys) -> Payload {
         let mut hasher = HashWriter(xxhash_rust::xxh3::Xxh3::new());
         serde_json::to_writer(&mut hasher, lead).expect("a lead always serialises");
@@ -92,12 +93,98 @@ pub(super) enum Change {
 
 /// Compares `payload` with the delta state (`None`: `--full`, everything is sent).
 pub(super) fn compare(delta: Option<&Delta>, payload: &Payload) -> Change {
-    match delta.and_then(|d| d.get(payload.key)) {
+    compare_known(delta.and_then(|d| d.get(payload.key)), payload.hash)
+}
+
+/// Compares a payload's `hash` with the hash the delta state holds for its lead.
+fn compare_known(known: Option<u64>, hash: u64) -> Change {
+    match known {
         None => Change::New,
-        Some(hash) if hash == payload.hash => Change::Unchanged,
+        Some(known) if known == hash => Change::Unchanged,
         Some(_) => Change::Changed,
     }
 }
+
+/// A valid lead as the validation workers leave it for the reader ([`Compare`]).
+#[derive(Debug)]
+pub(super) enum Finished {
+    /// The API holds this payload already: not sent (the lead is dropped on the worker).
+    Unchanged,
+    /// New or changed: to send.
+    Send(ToSend),
+}
+
+/// A lead to send, serialised on a worker.
+#[derive(Debug)]
+pub(super) struct ToSend {
+    /// Its `lead_id`.
+    pub lead_id: String,
+    /// Its JSON, as sent.
+    pub json: Vec<u8>,
+    /// The hash of `json` and the lead's key in the delta state.
+    pub payload: Payload,
+    /// Whether it is new to the delta state (else changed).
+    pub new: bool,
+}
+
+/// The import's per-lead work, run on the validation workers: serialise the lead, hash
+/// it, compare it with the delta state. A nightly rerun where most leads are unchanged
+/// thus spreads its real work over the workers (as `check` does), and the reader thread
+/// only counts the unchanged rows.
+#[derive(Debug)]
+pub(super) struct Compare {
+    /// The delta state; `None` sends everything.
+    delta: Option<Delta>,
+}
+
+impl Compare {
+    /// Compares with `delta` (`None`: `--full`).
+    pub(super) fn new(delta: Option<Delta>) -> Compare {
+        Compare { delta }
+    }
+}
+
+impl Finish for Compare {
+    type Output = Finished;
+    /// The lead's key and the hash the delta state holds for it.
+    type Ahead = (u128, Option<u64>);
+
+    fn ahead(&self, keys: &IndexKeys) -> (u128, Option<u64>) {
+        let key = lead_key(keys).expect("a valid row identifies its lead");
+        (key, self.delta.as_ref().and_then(|d| d.get(key)))
+    }
+
+    fn finish(
+        &self,
+        lead: Lead,
+        _: &IndexKeys,
+        (key, known): (u128, Option<u64>),
+        scratch: &mut Vec<u8>,
+    ) -> Finished {
+        scratch.clear();
+        serde_json::to_writer(&mut *scratch, &lead).expect("a lead always serialises");
+        let payload = Payload {
+            hash: xxhash_rust::xxh3::xxh3_64(scratch),
+            key,
+        };
+        match compare_known(known, payload.hash) {
+            Change::Unchanged => Finished::Unchanged,
+            change => Finished::Send(ToSend {
+                lead_id: lead.lead_id,
+                json: scratch.clone(),
+                payload,
+                new: change == Change::New,
+            }),
+        }
+    }
+
+    fn wants_record(&self, output: &Finished) -> bool {
+        matches!(output, Finished::Send(_))
+    }
+}
+
+/// The pipeline of an import: valid rows come finished by [`Compare`].
+pub(super) type ImportPipeline = Pipeline<Compare>;
 
 /// A shared allowance of bytes: the reader takes some for each handover (waiting while
 /// there is not enough), and a [`Held`] gives them back when it is dropped, i.e. when what
@@ -316,8 +403,6 @@ pub(super) struct ReaderSetup {
     pub batch_size: usize,
     /// `source` sent with every batch.
     pub source: Option<String>,
-    /// The delta state; `None` sends everything.
-    pub delta: Option<Delta>,
     /// Where to count rows.
     pub stats: Arc<Stats>,
 }
@@ -330,8 +415,6 @@ struct Reader<'a> {
     open: Option<OpenBatch>,
     collected: Collected,
     last_row: u64,
-    /// Where each lead is written before it joins a batch (kept for the next one).
-    json: Vec<u8>,
 }
 
 impl Reader<'_> {
@@ -370,25 +453,31 @@ impl Reader<'_> {
 
     /// Takes one valid row: unchanged, or into the open batch (handed over when full: by
     /// leads, by body size, or by what it holds).
-    fn valid(&mut self, row: u64, lead: Lead, keys: IndexKeys, record: Option<ByteRecord>) -> bool {
-        self.json.clear();
-        serde_json::to_writer(&mut self.json, &lead).expect("a lead always serialises");
-        let lead_id = lead.lead_id;
-        let payload = Payload {
-            hash: xxhash_rust::xxh3::xxh3_64(&self.json),
-            key: lead_key(&keys).expect("a valid row identifies its lead"),
+    fn valid(
+        &mut self,
+        row: u64,
+        lead: Finished,
+        keys: IndexKeys,
+        record: Option<ByteRecord>,
+    ) -> bool {
+        let ToSend {
+            lead_id,
+            json,
+            payload,
+            new,
+        } = match lead {
+            Finished::Unchanged => {
+                Stats::add(&self.setup.stats.unchanged, 1);
+                self.collected.unchanged(SettledRow { row, keys });
+                return true;
+            }
+            Finished::Send(lead) => lead,
         };
-        let change = compare(self.setup.delta.as_ref(), &payload);
-        if change == Change::Unchanged {
-            Stats::add(&self.setup.stats.unchanged, 1);
-            self.collected.unchanged(SettledRow { row, keys });
-            return true;
-        }
+        debug_assert_eq!(xxhash_rust::xxh3::xxh3_64(&json), payload.hash);
         let record = record.expect("a valid row keeps its record");
-        let bytes = self.json.len() + record_bytes(&record) + lead_id.len() + LEAD_OVERHEAD;
+        let bytes = json.len() + record_bytes(&record) + lead_id.len() + LEAD_OVERHEAD;
         let no_room = self.open.as_ref().is_some_and(|open| {
-            open.body.len_with(self.json.len()) > MAX_BODY_BYTES
-                || open.bytes + bytes > MAX_BATCH_BYTES
+            open.body.len_with(json.len()) > MAX_BODY_BYTES || open.bytes + bytes > MAX_BATCH_BYTES
         });
         if no_room {
             // This row is not handed over yet: it starts the next batch.
@@ -405,7 +494,7 @@ impl Reader<'_> {
             bytes: 0,
         });
         Stats::add(&self.setup.stats.leads_queued, 1);
-        let json = open.body.push(&self.json);
+        let json = open.body.push(&json);
         open.bytes += bytes;
         open.leads.push(PendingLead {
             lead: BatchLead { row, lead_id, json },
@@ -413,7 +502,7 @@ impl Reader<'_> {
             key: payload.key,
             record,
             hash: payload.hash,
-            new: change == Change::New,
+            new,
         });
         if open.leads.len() < size {
             return true;
@@ -427,7 +516,7 @@ impl Reader<'_> {
 /// then [`Handover::End`]. Each handover waits for its bytes in `budget`; a closed budget
 /// (the session is stopping) ends the thread.
 pub(super) fn read_batches(
-    pipeline: &mut Pipeline,
+    pipeline: &mut ImportPipeline,
     tx: &mpsc::Sender<Handover>,
     budget: &Arc<ByteBudget>,
     setup: &ReaderSetup,
@@ -439,7 +528,6 @@ pub(super) fn read_batches(
         open: None,
         collected: Collected::default(),
         last_row: 0,
-        json: Vec::new(),
     };
     let mut error = None;
     for checked in pipeline.by_ref() {
@@ -530,7 +618,6 @@ mod tests {
         let setup = ReaderSetup {
             batch_size: 100,
             source: Some("crm".into()),
-            delta: None,
             stats: Arc::default(),
         };
         let mut reader = Reader {
@@ -540,12 +627,13 @@ mod tests {
             open: None,
             collected: Collected::default(),
             last_row: 0,
-            json: Vec::new(),
         };
         // Leads of 3 MiB: three to a body of at most 10 MiB.
+        let mut scratch = Vec::new();
         for row in 1..=10 {
             let (lead, keys) = big_lead(row, 3 << 20);
             let record = ByteRecord::from(vec![format!("r{row}")]);
+            let lead = finish(&Compare::new(None), lead, &keys, &mut scratch);
             assert!(reader.valid(row, lead, keys, Some(record)));
         }
         let open = reader.open.take();
@@ -616,21 +704,66 @@ mod tests {
         assert!(budget.take(1).is_none());
     }
 
-    #[test]
-    fn the_streamed_hash_is_the_hash_of_the_json_sent() {
-        let lead: Lead = serde_json::from_str(
-            r#"{"lead_id":"c-1","name":"Ann \"A\" é","phone":"+14155550100","tags":["a","b"],"customFields":{"n":3}}"#,
-        )
-        .unwrap();
+    /// What a worker does with a lead: its look-up, then the rest.
+    fn finish(compare: &Compare, lead: Lead, keys: &IndexKeys, scratch: &mut Vec<u8>) -> Finished {
+        let ahead = compare.ahead(keys);
+        compare.finish(lead, keys, ahead, scratch)
+    }
+
+    fn lead(json: &str) -> (Lead, IndexKeys) {
+        let lead: Lead = serde_json::from_str(json).unwrap();
         let keys = IndexKeys {
             phone: Some(14155550100),
             id: None,
         };
+        (lead, keys)
+    }
+
+    const ANN: &str = r#"{"lead_id":"c-1","name":"Ann \"A\" é","phone":"+14155550100","tags":["a","b"],"customFields":{"n":3}}"#;
+
+    #[test]
+    fn the_streamed_hash_is_the_hash_of_the_json_sent() {
+        let (lead, keys) = lead(ANN);
         let payload = Payload::of(&lead, &keys);
+        let Finished::Send(sent) =
+            finish(&Compare::new(None), lead.clone(), &keys, &mut Vec::new())
+        else {
+            panic!("--full sends everything");
+        };
+        assert_eq!(sent.json, serde_json::to_vec(&lead).unwrap());
+        assert_eq!(payload.hash, xxhash_rust::xxh3::xxh3_64(&sent.json));
         assert_eq!(
-            payload.hash,
-            xxhash_rust::xxh3::xxh3_64(&serde_json::to_vec(&lead).unwrap())
+            (sent.payload.hash, sent.payload.key),
+            (payload.hash, payload.key)
         );
         assert_eq!(Some(payload.key), lead_key(&keys));
+        assert!(sent.new);
+    }
+
+    #[test]
+    fn the_workers_compare_with_the_delta_state() {
+        let (ann, keys) = lead(ANN);
+        let (changed, _) = lead(&ANN.replace("Ann", "Anne"));
+        let payload = Payload::of(&ann, &keys);
+        let compare = Compare::new(Some(Delta::from_pairs([(payload.key, payload.hash)])));
+        let mut scratch = b"left from the last lead".to_vec();
+        let unchanged = finish(&compare, ann.clone(), &keys, &mut scratch);
+        assert!(matches!(unchanged, Finished::Unchanged));
+        assert!(!compare.wants_record(&unchanged));
+        let Finished::Send(sent) = finish(&compare, changed.clone(), &keys, &mut scratch) else {
+            panic!("a changed lead is sent");
+        };
+        assert!(!sent.new, "known, with another payload");
+        assert_eq!(sent.json, serde_json::to_vec(&changed).unwrap());
+        assert!(compare.wants_record(&Finished::Send(sent)));
+        // Another lead (another phone) is new.
+        let other = IndexKeys {
+            phone: Some(14155550101),
+            id: None,
+        };
+        let Finished::Send(sent) = finish(&compare, ann, &other, &mut scratch) else {
+            panic!("a new lead is sent");
+        };
+        assert!(sent.new);
     }
 }

@@ -14,7 +14,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use super::batch::{
-    ByteBudget, Collected, Handover, IN_FLIGHT_BYTES, PendingBatch, ReaderSetup, read_batches,
+    ByteBudget, Collected, Handover, IN_FLIGHT_BYTES, ImportPipeline, PendingBatch, ReaderSetup,
+    read_batches,
 };
 use super::deletes::{self, Deletion};
 use super::plan::InputStamp;
@@ -25,7 +26,6 @@ use crate::checkpoint::{
 use crate::config::ImportConfig;
 use crate::lead::{ErrorClass, Problem};
 use crate::output::{self, Event};
-use crate::pipeline::Pipeline;
 use crate::report::RejectedRow;
 use crate::source::{FieldDecoder, SourceError};
 use crate::stats::{Counts, Stats};
@@ -195,7 +195,7 @@ impl<'a> Coordinator<'a> {
     /// be answered and are then abandoned (their rows stay pending, sent again later).
     pub(super) async fn run(
         mut self,
-        mut pipeline: Pipeline,
+        mut pipeline: ImportPipeline,
         reader: ReaderSetup,
         uploader: Arc<Uploader>,
         shutdown: &Shutdown,

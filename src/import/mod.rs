@@ -2,8 +2,8 @@
 //!
 //! - `plan`: before anything is sent: the input described and fingerprinted, the report
 //!   directory probed, the state file locked, a run resumed or begun;
-//! - `batch`: the reader thread: rows from the validation [`Pipeline`], each valid lead
-//!   serialised once and compared with the delta state, cut into batches;
+//! - `batch`: each valid lead serialised once and compared with the delta state on the
+//!   validation [`Pipeline`]'s workers; the reader thread cutting the rest into batches;
 //! - `coordinator`: the session: batches dispatched to upload tasks, every outcome settled
 //!   and committed to the [`Checkpoint`] with the frontier, stops, the deletes at the end;
 //! - `deletes`: `--delete-missing`: what is safe to delete, the deletes, `deleted.csv`;
@@ -34,7 +34,7 @@ use anyhow::{Context, Result, anyhow};
 pub use deletes::Deletion;
 pub use summary::{DryRunSummary, ImportSummary, SessionStats};
 
-use self::batch::ReaderSetup;
+use self::batch::{Compare, ReaderSetup};
 use self::coordinator::{Coordinator, SessionEnd};
 use self::plan::{Input, Session};
 use self::progress::ProgressSetup;
@@ -180,12 +180,12 @@ fn run_session(
         ..earlier
     };
     let decoder = source.decoder();
-    let pipeline = Pipeline::resume(
+    let pipeline = Pipeline::resume_with(
         source,
         validator,
         cfg.input.threads,
-        resume.index,
-        resume.skip,
+        (resume.index, resume.skip),
+        Compare::new(delta),
     );
     let reading = pipeline.reading();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -233,7 +233,6 @@ fn run_session(
         let reader = ReaderSetup {
             batch_size: cfg.batch_size,
             source: cfg.source.clone(),
-            delta,
             stats: Arc::clone(stats),
         };
         // From here a signal lets the session wind down (it stops at once if one came
