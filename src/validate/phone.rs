@@ -363,6 +363,19 @@ pub fn read(raw: &str, region: Region) -> Result<Reading, String> {
         });
     };
     let national = parsed.ok().filter(PhoneNumber::is_valid);
+    // The usual case (`1-213-200-0000` in US): the national reading is the digits with `+`,
+    // so the international one can only be the same number; no second parse.
+    if let Some(n) = &national {
+        let (e164, key) = e164(n, raw)?;
+        if e164 == digits {
+            return Ok(Reading {
+                e164,
+                key,
+                explicit: false,
+                international: false,
+            });
+        }
+    }
     let international = PHONE_NUMBER_UTIL
         .parse(&digits, None)
         .ok()
