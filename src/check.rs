@@ -204,8 +204,7 @@ fn open_outputs(
     Ok((report, emit))
 }
 
-/// `--metrics-file`: the check's figures; a file that cannot be written is a warning (the
-/// check itself is done).
+/// `--metrics-file`: the check's figures.
 fn write_metrics(path: &std::path::Path, summary: &CheckSummary, code: u8, elapsed: Duration) {
     let mut metrics = Metrics::new("check", None);
     metrics
@@ -216,9 +215,7 @@ fn write_metrics(path: &std::path::Path, summary: &CheckSummary, code: u8, elaps
             summary.valid as f64,
         );
     metrics.rejected_by_class(&summary.rejected_by_class);
-    if let Err(e) = metrics.write(path, code, elapsed) {
-        tracing::warn!("cannot write the metrics file `{}`: {e}", path.display());
-    }
+    metrics.write_or_warn(path, code, elapsed);
 }
 
 /// The check's figures as a stderr event.
@@ -326,21 +323,7 @@ fn print(input: &InputConfig, summary: &CheckSummary, stdout: &mut dyn Write) ->
         summary.valid,
         summary.rejected
     )?;
-    writeln!(
-        stdout,
-        "report:  {}",
-        summary.reports.rejected_csv.display()
-    )?;
-    writeln!(
-        stdout,
-        "workbook: {}",
-        summary.reports.rejected_xlsx.display()
-    )?;
-    writeln!(
-        stdout,
-        "summary: {}",
-        summary.reports.summary_json.display()
-    )?;
+    summary.reports.write_lines(stdout, true)?;
     if let Some(path) = &summary.reports.valid_jsonl {
         writeln!(stdout, "valid:   {}", path.display())?;
     }

@@ -155,6 +155,15 @@ impl Metrics {
         out
     }
 
+    /// [`Metrics::write`] at the end of a run, whose exit code already says how it went:
+    /// a file that cannot be written is a warning (its directory was found writable
+    /// before the run).
+    pub fn write_or_warn(&self, path: &Path, exit_code: u8, duration: Duration) {
+        if let Err(e) = self.write(path, exit_code, duration) {
+            tracing::warn!("cannot write the metrics file `{}`: {e}", path.display());
+        }
+    }
+
     /// Replaces the file at `path` with these figures and the run's ending. The last
     /// success time is this run's end if [`is_success`], else the one the old file holds
     /// (absent if it holds none).

@@ -105,7 +105,7 @@ fn prepare_and_run(
     let Some(_lock) = plan::lock(cfg, stderr)? else {
         if let Some(path) = &cfg.input.metrics_file {
             let labels = Metrics::new("import", Some(cfg.source.as_deref().unwrap_or_default()));
-            write_metrics(path, &labels, exit::LOCKED, started.elapsed());
+            labels.write_or_warn(path, exit::LOCKED, started.elapsed());
         }
         return Ok(exit::LOCKED);
     };
@@ -285,19 +285,6 @@ async fn stop_sandbox(
         .write_to(stderr)?;
     }
     Ok(())
-}
-
-/// Writes `--metrics-file` at the end of a run; a failure is a warning (the directory was
-/// found writable before the run, and the exit code says how the run went).
-fn write_metrics(
-    path: &std::path::Path,
-    metrics: &Metrics,
-    exit_code: u8,
-    took: std::time::Duration,
-) {
-    if let Err(e) = metrics.write(path, exit_code, took) {
-        tracing::warn!("cannot write the metrics file `{}`: {e}", path.display());
-    }
 }
 
 /// What a resumed session starts from, on stderr: the rows settled before (the figure
@@ -485,7 +472,7 @@ impl Report<'_> {
             .map_err(report_failed)?;
         summary::print(cfg, &summary, &counts, stdout, stderr)?;
         if let Some(path) = &cfg.input.metrics_file {
-            write_metrics(path, &summary::metrics(cfg, &summary), exit_code, elapsed);
+            summary::metrics(cfg, &summary).write_or_warn(path, exit_code, elapsed);
         }
         // The reports are out: what finished runs no longer need can go.
         self.checkpoint.prune()?;

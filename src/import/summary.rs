@@ -285,21 +285,7 @@ pub(super) fn print(
         s.quota_used * 100.0,
         s.duration_ms as f64 / 1000.0
     )?;
-    writeln!(
-        stdout,
-        "report:  {}",
-        summary.reports.rejected_csv.display()
-    )?;
-    writeln!(
-        stdout,
-        "workbook: {}",
-        summary.reports.rejected_xlsx.display()
-    )?;
-    writeln!(
-        stdout,
-        "summary: {}",
-        summary.reports.summary_json.display()
-    )?;
+    summary.reports.write_lines(stdout, true)?;
     Ok(())
 }
 
@@ -490,15 +476,6 @@ pub(super) fn print_dry_run(
             writeln!(stdout, "preview: {}", file.display())?;
         }
     }
-    writeln!(
-        stdout,
-        "report:  {}",
-        summary.reports.rejected_csv.display()
-    )?;
-    writeln!(
-        stdout,
-        "workbook: {}",
-        summary.reports.rejected_xlsx.display()
-    )?;
+    summary.reports.write_lines(stdout, false)?;
     Ok(())
 }

@@ -638,6 +638,17 @@ impl ReportPaths {
     pub fn xlsx_beside(rejected_csv: &Path) -> PathBuf {
         rejected_csv.with_file_name("rejected.xlsx")
     }
+
+    /// The lines of a summary that name the report files: the CSV, the workbook, and
+    /// `summary.json` with `with_summary`.
+    pub fn write_lines(&self, out: &mut dyn Write, with_summary: bool) -> io::Result<()> {
+        writeln!(out, "report:  {}", self.rejected_csv.display())?;
+        writeln!(out, "workbook: {}", self.rejected_xlsx.display())?;
+        if with_summary {
+            writeln!(out, "summary: {}", self.summary_json.display())?;
+        }
+        Ok(())
+    }
 }
 
 /// Writes `value` as pretty JSON to `path`, owner-only and atomically.
