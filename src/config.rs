@@ -62,7 +62,7 @@ impl InputConfig {
             .report_dir
             .clone()
             .unwrap_or_else(|| default_report_dir(&args.csv));
-        refuse_output_over_input(&args.csv, &report_dir, None)?;
+        refuse_output_over_input(&args.csv, REPORT_FILES.iter().map(|f| report_dir.join(f)))?;
         Ok(InputConfig {
             csv: args.csv.clone(),
             source: SourceOptions {
@@ -138,23 +138,17 @@ pub const REPORT_FILES: [&str; 5] = [
     "deleted-preview.csv",
 ];
 
-/// Refuses a run whose reports (or `--emit-valid` file) would replace its own input: a
-/// report fixed by hand and checked where it lies would be overwritten by the next report,
-/// and the fixes lost. A usage error, before anything is read or sent.
+/// Refuses a run whose `outputs` (its reports, its `--emit-valid` file) would replace its
+/// own input: a report fixed by hand and checked where it lies would be overwritten by the
+/// next report, and the fixes lost. A usage error, before anything is read or sent.
 pub fn refuse_output_over_input(
     input: &Path,
-    report_dir: &Path,
-    emit_valid: Option<&Path>,
+    outputs: impl IntoIterator<Item = PathBuf>,
 ) -> Result<()> {
     let Ok(input_real) = std::fs::canonicalize(input) else {
         // A missing input is reported as such when it is opened.
         return Ok(());
     };
-    let outputs = REPORT_FILES.iter().map(|name| report_dir.join(name)).chain(
-        emit_valid
-            .filter(|p| p.as_os_str() != "-")
-            .map(Path::to_path_buf),
-    );
     for output in outputs {
         if is_same_file(&input_real, &output) {
             return Err(UsageError(format!(
@@ -210,9 +204,9 @@ impl CheckConfig {
     /// Validates the `check` flags.
     pub fn from_args(args: &CheckArgs, quiet: bool) -> Result<CheckConfig> {
         let input = InputConfig::from_args(&args.input)?;
-        if let Some(emit) = &args.emit_valid {
-            refuse_output_over_input(&input.csv, &input.report_dir, Some(emit))?;
-        }
+        // The report files were checked with the input; `-` is stdout.
+        let emit = args.emit_valid.as_ref().filter(|p| p.as_os_str() != "-");
+        refuse_output_over_input(&input.csv, emit.cloned())?;
         Ok(CheckConfig {
             input,
             emit_valid: args.emit_valid.clone(),
@@ -566,18 +560,22 @@ pub fn read_key(file: Option<&Path>) -> Result<ApiKey> {
 /// Whether `text` is a key, or most of one (its prefix and hex digits), rather than a
 /// file's name; `nl_live_key.txt` is a name.
 fn looks_like_a_key(text: &str) -> bool {
-    let text = text.trim();
-    let rest = text
-        .strip_prefix("nl_live_")
-        .or_else(|| text.strip_prefix("nl_test_"));
-    rest.is_some_and(|hex| hex.len() >= 8 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+    key_digits(text.trim()).is_some_and(|n| n >= 8)
 }
 
 fn is_key_shaped(key: &str) -> bool {
-    let rest = key
+    key_digits(key) == Some(64)
+}
+
+/// How many hex digits follow a key's prefix (`nl_live_`, `nl_test_`) in `text`, when
+/// nothing else does.
+fn key_digits(text: &str) -> Option<usize> {
+    let hex = text
         .strip_prefix("nl_live_")
-        .or_else(|| key.strip_prefix("nl_test_"));
-    rest.is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .or_else(|| text.strip_prefix("nl_test_"))?;
+    hex.bytes()
+        .all(|b| b.is_ascii_hexdigit())
+        .then_some(hex.len())
 }
 
 #[cfg(test)]
