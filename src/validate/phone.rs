@@ -362,29 +362,32 @@ pub fn read(raw: &str, region: Region) -> Result<Reading, String> {
             international: false,
         });
     };
-    let national = parsed.ok().filter(PhoneNumber::is_valid);
+    // The national reading, with its E.164 form and key (computed once).
+    let national = match parsed.ok().filter(PhoneNumber::is_valid) {
+        Some(n) => Some((e164(&n, raw)?, n)),
+        None => None,
+    };
+    let reading = |(e164, key): (String, u64), international: bool| Reading {
+        e164,
+        key,
+        explicit: false,
+        international,
+    };
     // The usual case (`1-213-200-0000` in US): the national reading is the digits with `+`,
     // so the international one can only be the same number; no second parse.
-    if let Some(n) = &national {
-        let (e164, key) = e164(n, raw)?;
-        if e164 == digits {
-            return Ok(Reading {
-                e164,
-                key,
-                explicit: false,
-                international: false,
-            });
-        }
-    }
+    let national = match national {
+        Some((formed, _)) if formed.0 == digits => return Ok(reading(formed, false)),
+        other => other,
+    };
     let international = PHONE_NUMBER_UTIL
         .parse(&digits, None)
         .ok()
         .filter(PhoneNumber::is_valid);
-    let chosen = match (national, international) {
-        (Some(n), Some(i)) if same_number(&n, &i) => (n, false),
-        (Some(n), None) => (n, false),
-        (None, Some(i)) => (i, true),
-        (Some(n), Some(i)) => {
+    match (national, international) {
+        (Some((formed, n)), Some(i)) if same_number(&n, &i) => Ok(reading(formed, false)),
+        (Some((formed, _)), None) => Ok(reading(formed, false)),
+        (None, Some(i)) => Ok(reading(e164(&i, raw)?, true)),
+        (Some((formed, n)), Some(i)) => {
             let too_long = matches!(
                 PHONE_NUMBER_UTIL.is_possible_number_for_type_with_reason(
                     &n,
@@ -392,32 +395,24 @@ pub fn read(raw: &str, region: Region) -> Result<Reading, String> {
                 ),
                 Err(rlibphonenumber::ValidationError::TooLong)
             );
+            let international = e164(&i, raw)?;
             if too_long {
-                (i, true)
+                Ok(reading(international, true))
             } else {
-                let (a, _) = e164(&n, raw)?;
-                let (b, _) = e164(&i, raw)?;
-                return Err(format!(
-                    "`{raw}` is ambiguous: it reads as {a} (a national number of {}) or as {b} (with its country code); write it with + and the country code, or with the national 0",
-                    region.as_region_str()
-                ));
+                Err(format!(
+                    "`{raw}` is ambiguous: it reads as {} (a national number of {}) or as {} (with its country code); write it with + and the country code, or with the national 0",
+                    formed.0,
+                    region.as_region_str(),
+                    international.0
+                ))
             }
         }
-        (None, None) => {
-            return Err(format!(
-                "`{}` is not a valid phone number for region {}, nor with `+` before it",
-                shown(raw),
-                region.as_region_str()
-            ));
-        }
-    };
-    let (e164, key) = e164(&chosen.0, raw)?;
-    Ok(Reading {
-        e164,
-        key,
-        explicit: false,
-        international: chosen.1,
-    })
+        (None, None) => Err(format!(
+            "`{}` is not a valid phone number for region {}, nor with `+` before it",
+            shown(raw),
+            region.as_region_str()
+        )),
+    }
 }
 
 /// Reads a cell of a column whose digit strings carry their country code without `+` by
