@@ -87,29 +87,14 @@ pub(super) fn plan(seen: &Seen, missing: Missing, max_ratio: f64) -> Plan {
         ..Deletion::default()
     };
     if !seen.unidentified.is_empty() {
+        let (verb, their, theirs, rows) = if seen.unidentified.len() == 1 {
+            ("ies", "its", "its", "that row")
+        } else {
+            ("y", "their", "theirs", "those rows")
+        };
         deletion.refused = Some(format!(
-            "--delete-missing refused: {} rejected (see rejected.csv) and identif{} no lead: {} phone cannot be read and the lead_id comes from the phone, or the row is malformed. Any missing lead might be {}, so nothing was deleted; fix {} and run again",
+            "--delete-missing refused: {} rejected (see rejected.csv) and identif{verb} no lead: {their} phone cannot be read and the lead_id comes from the phone, or the row is malformed. Any missing lead might be {theirs}, so nothing was deleted; fix {rows} and run again",
             name_rows(&seen.unidentified),
-            if seen.unidentified.len() == 1 {
-                "ies"
-            } else {
-                "y"
-            },
-            if seen.unidentified.len() == 1 {
-                "its"
-            } else {
-                "their"
-            },
-            if seen.unidentified.len() == 1 {
-                "its"
-            } else {
-                "theirs"
-            },
-            if seen.unidentified.len() == 1 {
-                "that row"
-            } else {
-                "those rows"
-            },
         ));
         return Plan {
             deletion,

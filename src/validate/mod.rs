@@ -714,15 +714,6 @@ mod tests {
     }
 
     #[test]
-    fn regions() {
-        assert!(parse_region("US").is_some());
-        assert!(parse_region("gb").is_some());
-        assert!(parse_region("XX").is_none());
-        assert!(parse_region("USA").is_none());
-        assert!(parse_region("").is_none());
-    }
-
-    #[test]
     fn statuses_and_the_unknown_status_policy() {
         let v = validator(&["phone", "status"]);
         let status = |cell: &str| {
