@@ -230,8 +230,6 @@ pub struct Rejection {
 pub struct ResumeState {
     /// Rows not to read again.
     pub skip: SkipPlan,
-    /// The identities of settled valid rows.
-    pub index: DuplicateIndex,
     /// Leads accepted so far.
     pub imported: u64,
     /// Rows found unchanged so far.
@@ -533,8 +531,9 @@ impl Checkpoint {
     }
 
     /// Takes a run up again: forgets the rows that gave up (they are tried again), and
-    /// returns what to skip, the duplicate index of the settled rows and the counts so far.
-    pub fn resume(&mut self, run: i64, track_ids: bool) -> Result<ResumeState> {
+    /// returns what to skip and the counts so far. (The duplicate index of the settled rows
+    /// is [`Checkpoint::settled_index`], loaded apart.)
+    pub fn resume(&mut self, run: i64) -> Result<ResumeState> {
         let tx = self.conn.transaction()?;
         let lowest_gave_up: Option<i64> = tx.query_row(
             "SELECT min(row) FROM rejections WHERE run_id = ?1 AND class = 'gave_up'",
@@ -575,43 +574,67 @@ impl Checkpoint {
         tx.commit()?;
 
         let mut state = ResumeState {
-            index: DuplicateIndex::new(track_ids),
             earlier,
             ..ResumeState::default()
         };
         state.skip.through = frontier as u64;
-        {
-            let mut stmt = self
-                .conn
-                .prepare("SELECT row FROM rejections WHERE run_id = ?1 AND row > ?2")?;
-            let rows = stmt.query_map(params![run, frontier], |r| r.get::<_, i64>(0))?;
-            for row in rows {
-                state.skip.rows.insert(row? as u64);
-            }
-            state.rejected = self.conn.query_row(
-                "SELECT count(*) FROM rejections WHERE run_id = ?1",
-                [run],
-                |r| r.get::<_, i64>(0),
-            )? as u64;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT row FROM rejections WHERE run_id = ?1 AND row > ?2")?;
+        let rows = stmt.query_map(params![run, frontier], |r| r.get::<_, i64>(0))?;
+        for row in rows {
+            state.skip.rows.insert(row? as u64);
         }
+        state.rejected = self.conn.query_row(
+            "SELECT count(*) FROM rejections WHERE run_id = ?1",
+            [run],
+            |r| r.get::<_, i64>(0),
+        )? as u64;
+        // The counts, and the settled rows of batches that end past the frontier (the
+        // batches in flight when the session stopped, settled in another order): one scan.
         let mut stmt = self.conn.prepare(
-            "SELECT seq, last_row, accepted, keys, unchanged FROM batches WHERE run_id = ?1",
+            "SELECT seq, accepted, unchanged, CASE WHEN last_row > ?2 THEN keys END
+             FROM batches WHERE run_id = ?1",
         )?;
-        let mut rows = stmt.query([run])?;
+        let mut rows = stmt.query(params![run, frontier])?;
         while let Some(r) = rows.next()? {
-            let seq: i64 = r.get("seq")?;
-            let last_row: i64 = r.get("last_row")?;
-            state.next_seq = state.next_seq.max(seq as u64 + 1);
-            state.imported += r.get::<_, i64>("accepted")? as u64;
-            state.unchanged += r.get::<_, i64>("unchanged")? as u64;
-            for settled in decode_keys(r.get_ref("keys")?.as_blob()?) {
-                state.index.insert(settled.row, settled.keys);
-                if last_row > frontier && settled.row > frontier as u64 {
-                    state.skip.rows.insert(settled.row);
+            state.next_seq = state.next_seq.max(r.get::<_, i64>(0)? as u64 + 1);
+            state.imported += r.get::<_, i64>(1)? as u64;
+            state.unchanged += r.get::<_, i64>(2)? as u64;
+            if let Some(keys) = r.get_ref(3)?.as_blob_or_null()? {
+                for settled in decode_keys(keys) {
+                    if settled.row > frontier as u64 {
+                        state.skip.rows.insert(settled.row);
+                    }
                 }
             }
         }
         Ok(state)
+    }
+
+    /// The duplicate index of the rows run `run` settled, so that a later row duplicating
+    /// one of them is still caught: sized for them at once and filled in file order.
+    pub fn settled_index(&self, run: i64, track_ids: bool) -> Result<DuplicateIndex> {
+        let mut index = DuplicateIndex::new(track_ids);
+        let settled: i64 = self.conn.query_row(
+            "SELECT coalesce(sum(length(keys)), 0) / 32 FROM batches WHERE run_id = ?1",
+            [run],
+            |r| r.get(0),
+        )?;
+        index.reserve(settled as usize);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT keys FROM batches WHERE run_id = ?1 ORDER BY seq")?;
+        let mut rows = stmt.query([run])?;
+        let mut buffer = Vec::with_capacity(4096);
+        while let Some(r) = rows.next()? {
+            buffer.extend(decode_keys(r.get_ref(0)?.as_blob()?).map(|s| (s.row, s.keys)));
+            if buffer.len() >= 4000 {
+                index.restore(buffer.drain(..));
+            }
+        }
+        index.restore(buffer);
+        Ok(index)
     }
 
     /// Commits one step: settled batches, rejected rows, the new frontier and the
@@ -957,7 +980,7 @@ mod tests {
         let mut cp = Checkpoint::open(&path).unwrap();
         let info = cp.unfinished_run("/data/leads.csv").unwrap().unwrap();
         assert_eq!((info.id, info.frontier, info.imported), (run, 4, 3));
-        let state = cp.resume(run, false).unwrap();
+        let state = cp.resume(run).unwrap();
         assert_eq!(
             state.skip.through, 3,
             "the frontier falls back before row 4"
@@ -966,7 +989,7 @@ mod tests {
         after.sort();
         assert_eq!(after, vec![6, 7]);
         assert_eq!((state.imported, state.rejected, state.next_seq), (3, 2, 2));
-        assert_eq!(state.index.len(), 3);
+        assert_eq!(cp.settled_index(run, false).unwrap().len(), 3);
         assert_eq!(state.earlier.requests, 9);
         let by_class = cp.rejected_by_class(run).unwrap();
         assert_eq!(

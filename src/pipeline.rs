@@ -165,17 +165,39 @@ pub struct IndexKeys {
 
 /// Rows a resumed run does not read again: every row up to `through`, and the rows in
 /// `rows` (settled after it). They are counted, never decoded or validated.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct SkipPlan {
     /// Every row up to and including this one is settled.
     pub through: u64,
     /// Settled rows after `through`.
     pub rows: FxHashSet<u64>,
+    /// Rows already read past by [`SkipPlan::read_past`], and the error that stopped it.
+    read: (u64, Option<SourceError>),
 }
 
 impl SkipPlan {
     fn skips(&self, row: u64) -> bool {
         row <= self.through || self.rows.contains(&row)
+    }
+
+    /// Reads `source` past the rows up to `through` before the pipeline starts, so that a
+    /// resumed session can do it while it loads the state file; the pipeline started with
+    /// this plan and `source` reads on from there, as if it had skipped them itself (an
+    /// error is the pipeline's first). Checks `stop` every few thousand rows and, when it
+    /// says so, leaves the rest to the pipeline.
+    pub fn read_past(&mut self, source: &mut Source, stop: impl Fn() -> bool) {
+        let mut raw = RawRow::default();
+        while self.read.0 < self.through && self.read.1.is_none() {
+            if self.read.0.is_multiple_of(4096) && stop() {
+                return;
+            }
+            match source.next_row_into(&mut raw) {
+                // Rows are numbered one after the other: this one is `read + 1`.
+                Ok(true) => self.read.0 = raw.row,
+                Ok(false) => return,
+                Err(e) => self.read.1 = Some(e),
+            }
+        }
     }
 }
 
@@ -313,6 +335,24 @@ impl DuplicateIndex {
     /// Whether lead_ids are tracked (the file has an ID column).
     pub fn tracks_ids(&self) -> bool {
         self.track_ids
+    }
+
+    /// Puts back the identities of rows settled by an earlier run, in file order (the first
+    /// row of an identity keeps it), reading ahead where each will go: a resumed run puts
+    /// back millions, each a wait for memory unless they overlap.
+    pub fn restore(&mut self, settled: impl IntoIterator<Item = (u64, IndexKeys)>) {
+        let mut ahead = std::collections::VecDeque::with_capacity(TOUCH_AHEAD + 1);
+        for (row, keys) in settled {
+            self.touch(keys.phone, keys.id.filter(|_| self.track_ids));
+            ahead.push_back((row, keys));
+            if ahead.len() > TOUCH_AHEAD {
+                let (row, keys) = ahead.pop_front().expect("not empty");
+                self.insert(row, keys);
+            }
+        }
+        for (row, keys) in ahead {
+            self.insert(row, keys);
+        }
     }
 
     /// Puts back the identities of a row settled by an earlier run.
@@ -539,6 +579,9 @@ impl<F: Finish> Engine<F> {
             key_bytes: validator.key_bytes(),
         };
         let progress = Arc::new(ReadProgress::default());
+        // Rows read past before the start count as skipped by the pipeline.
+        progress.rows.store(skip.read.0, Ordering::Relaxed);
+        progress.skipped.store(skip.read.0, Ordering::Relaxed);
         // A report of an earlier run read back: rows sent back unchanged keep their verdict.
         let report = source.report_layout().cloned().map(Arc::new);
         // Every channel can hold every chunk, so a send never blocks: the chunks in
@@ -552,7 +595,14 @@ impl<F: Finish> Engine<F> {
 
         let reader_error = Arc::clone(&error);
         let reader_progress = Arc::clone(&progress);
+        let mut skip = skip;
         threads.push(thread::spawn(move || {
+            if let Some(e) = skip.read.1.take() {
+                if let Ok(mut slot) = reader_error.lock() {
+                    *slot = Some(e);
+                }
+                return;
+            }
             let reader = Reader {
                 tx: chunk_tx,
                 recycle: recycle_rx,
@@ -1244,21 +1294,68 @@ mod tests {
 
     #[test]
     fn a_resumed_pipeline_skips_settled_rows() {
-        let file = mixed_file(CHUNK_ROWS + 100);
-        let (source, validator) = open(file.path());
-        let skip = SkipPlan {
-            through: 1000,
-            rows: [1010, 1020].into_iter().collect(),
-        };
-        let index = DuplicateIndex::new(true);
-        let mut pipeline = Pipeline::resume(source, validator, 2, index, skip);
-        let rows: Vec<u64> = pipeline.by_ref().map(|c| c.unwrap().row).collect();
-        let expected: Vec<u64> = (1001..=(CHUNK_ROWS as u64 + 100))
-            .filter(|r| ![1010, 1020].contains(r))
+        let total = 4096 + 2000;
+        let file = mixed_file(total);
+        let settled_after = [4510, 4520];
+        let expected: Vec<u64> = (4501..=total as u64)
+            .filter(|r| !settled_after.contains(r))
             .collect();
-        assert_eq!(rows, expected);
-        assert_eq!(pipeline.rows_read(), CHUNK_ROWS as u64 + 100);
-        assert_eq!(pipeline.rows_skipped(), 1002);
+        // The pipeline skips the rows itself, or starts after `read_past` read past none
+        // of them (stopped at its first check), some (at its second, after 4,096 rows), or
+        // all.
+        for (stops_at_check, read) in [(None, 0), (Some(1), 0), (Some(2), 4096), (Some(9), 4500)] {
+            let (mut source, validator) = open(file.path());
+            let mut skip = SkipPlan {
+                through: 4500,
+                rows: settled_after.into_iter().collect(),
+                ..SkipPlan::default()
+            };
+            if let Some(stop) = stops_at_check {
+                let checks = std::cell::Cell::new(0);
+                skip.read_past(&mut source, || {
+                    checks.set(checks.get() + 1);
+                    checks.get() >= stop
+                });
+            }
+            assert_eq!(skip.read.0, read);
+            let index = DuplicateIndex::new(true);
+            let mut pipeline = Pipeline::resume(source, validator, 2, index, skip);
+            let rows: Vec<u64> = pipeline.by_ref().map(|c| c.unwrap().row).collect();
+            assert_eq!(rows, expected);
+            assert_eq!(pipeline.rows_read(), total as u64);
+            assert_eq!(pipeline.rows_skipped(), 4502);
+        }
+    }
+
+    #[test]
+    fn rows_restored_in_bulk_are_held_as_if_inserted_one_by_one() {
+        let settled: Vec<(u64, IndexKeys)> = (1..=5000u64)
+            .map(|row| {
+                let keys = IndexKeys {
+                    phone: (row % 7 != 0).then_some(14_155_550_000 + row % 4000),
+                    id: (row % 5 != 0).then_some(u128::from(row % 3000) << 64 | 1),
+                };
+                (row, keys)
+            })
+            .collect();
+        let mut one_by_one = DuplicateIndex::new(true);
+        for (row, keys) in &settled {
+            one_by_one.insert(*row, *keys);
+        }
+        let mut bulk = DuplicateIndex::new(true);
+        bulk.reserve(100);
+        bulk.restore(settled.iter().copied());
+        assert_eq!(bulk.len(), one_by_one.len());
+        for (row, keys) in &settled {
+            let problems = |index: &mut DuplicateIndex| {
+                index
+                    .check_keys(row + 10_000, keys.phone, keys.id.map(|h| (h, "x")), false)
+                    .into_iter()
+                    .map(|p| p.message)
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(problems(&mut bulk), problems(&mut one_by_one));
+        }
     }
 
     #[test]

@@ -39,6 +39,7 @@ use self::coordinator::{Coordinator, SessionEnd};
 use self::plan::{Input, Session};
 use self::progress::ProgressSetup;
 use self::shutdown::Shutdown;
+use crate::checkpoint::delta::Delta;
 use crate::checkpoint::{Checkpoint, ResumeState};
 use crate::config::{ImportConfig, Target};
 use crate::exit;
@@ -46,8 +47,9 @@ use crate::interrupt::{Interrupt, Interrupted};
 use crate::metrics::Metrics;
 use crate::output::Event;
 use crate::pacing::Pacer;
-use crate::pipeline::{DuplicateIndex, Pipeline};
+use crate::pipeline::{DuplicateIndex, Pipeline, SkipPlan};
 use crate::report::{ReportPaths, write_json};
+use crate::source::Source;
 use crate::stats::{Counts, Stats};
 use crate::upload::{ApiKey, DeleteError, Stop, UploadSettings, Uploader};
 
@@ -112,8 +114,7 @@ fn prepare_and_run(
     interrupt.check()?;
     let mut checkpoint = Checkpoint::open(&cfg.state)?;
     interrupt.check()?;
-    let track_ids = input.validator.has_id_column();
-    let session = plan::start(cfg, &mut checkpoint, &input.spec, track_ids)?;
+    let session = plan::start(cfg, &mut checkpoint, &input.spec)?;
     let run_id = session.run_id;
     let resumed = session.resume.is_some();
     let headers = input.source.headers().to_vec();
@@ -153,25 +154,24 @@ fn run_session(
     stderr: &mut dyn Write,
 ) -> Result<SessionEnd> {
     let Input {
-        source,
+        mut source,
         validator,
         spec,
         stamp,
         ..
     } = input;
     let resumed = session.resume.is_some();
-    let resume = session.resume.unwrap_or_else(|| ResumeState {
-        index: DuplicateIndex::new(validator.has_id_column()),
-        ..ResumeState::default()
-    });
+    let mut resume = session.resume.unwrap_or_default();
     if resumed && !cfg.quiet {
         say_resuming(session.run_id, &resume, stderr)?;
     }
-    let delta = if cfg.full {
-        None
-    } else {
-        Some(checkpoint.delta(&spec.scope)?)
-    };
+    let (index, delta) = load_state(
+        cfg,
+        checkpoint,
+        (resumed.then_some(session.run_id), &spec.scope),
+        (&mut source, &mut resume.skip, validator.has_id_column()),
+        interrupt,
+    )?;
     let earlier = resume.earlier;
     let shown = Counts {
         leads_imported: resume.imported,
@@ -184,7 +184,7 @@ fn run_session(
         source,
         validator,
         cfg.input.threads,
-        (resume.index, resume.skip),
+        (index, resume.skip),
         Compare::new(delta),
     );
     let reading = pipeline.reading();
@@ -256,6 +256,39 @@ fn run_session(
             stop_sandbox(sb, !cfg.quiet && end.is_ok(), stderr).await?;
         }
         end
+    })
+}
+
+/// What the session starts from, loaded side by side: the delta state (unless `--full`),
+/// on a connection of its own; the duplicate index of the rows `run` settled, when the
+/// session resumes it; and the file read past the rows up to the resumed run's frontier
+/// (see [`SkipPlan::read_past`]).
+fn load_state(
+    cfg: &ImportConfig,
+    checkpoint: &Checkpoint,
+    (run, scope): (Option<i64>, &str),
+    (source, skip, track_ids): (&mut Source, &mut SkipPlan, bool),
+    interrupt: &Interrupt,
+) -> Result<(DuplicateIndex, Option<Delta>)> {
+    let path = checkpoint.path();
+    std::thread::scope(|s| {
+        let delta =
+            (!cfg.full).then(|| s.spawn(move || Checkpoint::open_read_only(path)?.delta(scope)));
+        let skipping = (skip.through > 0)
+            .then(|| s.spawn(|| skip.read_past(source, || interrupt.interrupted())));
+        let index = match run {
+            Some(run) => checkpoint.settled_index(run, track_ids),
+            None => Ok(DuplicateIndex::new(track_ids)),
+        };
+        let joined = |name| move |_| anyhow::anyhow!("loading the {name} failed");
+        if let Some(skipping) = skipping {
+            skipping.join().map_err(joined("input"))?;
+        }
+        let delta = match delta {
+            Some(delta) => Some(delta.join().map_err(joined("delta state"))??),
+            None => None,
+        };
+        Ok((index?, delta))
     })
 }
 

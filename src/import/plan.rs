@@ -176,7 +176,6 @@ pub(super) fn start(
     cfg: &ImportConfig,
     checkpoint: &mut Checkpoint,
     spec: &RunSpec,
-    track_ids: bool,
 ) -> Result<Session> {
     let Some(run) = checkpoint.unfinished_run(&spec.input)? else {
         return Ok(Session {
@@ -194,7 +193,7 @@ pub(super) fn start(
     if run.fingerprint == spec.fingerprint && run.config_hash == spec.config_hash {
         return Ok(Session {
             run_id: run.id,
-            resume: Some(checkpoint.resume(run.id, track_ids)?),
+            resume: Some(checkpoint.resume(run.id)?),
         });
     }
     let what = if run.fingerprint != spec.fingerprint {
