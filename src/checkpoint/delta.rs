@@ -203,10 +203,8 @@ pub(super) fn remember(tx: &Transaction<'_>, scope: i64, leads: &[AcceptedLead])
 struct Appended {
     id: i64,
     scope: i64,
-    key: Vec<u8>,
+    key: u128,
     hash: i64,
-    /// The payload the delta state pointed at before.
-    old: Option<i64>,
 }
 
 impl Checkpoint {
@@ -231,31 +229,47 @@ impl Checkpoint {
     /// Moves the payloads appended since the last merge into the delta state, in key order
     /// (so that the delta table is written page after page, not at random); a payload that
     /// replaces an older one of the same lead takes its place. One transaction; cheap when
-    /// there is nothing to merge.
+    /// there is nothing to merge. The payloads are read in the order they were appended and
+    /// sorted here: a million of them, SQLite would sort on disk.
     pub fn merge_payloads(&mut self) -> Result<()> {
         let since = self.merged_upto()?;
         let tx = self.conn.transaction()?;
-        let appended: Vec<Appended> = {
+        let mut appended: Vec<Appended> = Vec::new();
+        let mut last = None;
+        {
             let mut read = tx.prepare(
-                "SELECT p.id, p.scope_id, p.key, p.hash, d.payload_id FROM payloads p
-                 LEFT JOIN delta d ON d.scope_id = p.scope_id AND d.key = p.key
-                 WHERE p.id > ?1 ORDER BY p.scope_id, p.key, p.id",
+                "SELECT id, scope_id, key, hash FROM payloads WHERE id > ?1 ORDER BY id",
             )?;
-            let rows = read.query_map([since], |r| {
-                Ok(Appended {
-                    id: r.get(0)?,
-                    scope: r.get(1)?,
-                    key: r.get(2)?,
-                    hash: r.get(3)?,
-                    old: r.get(4)?,
-                })
-            })?;
-            rows.collect::<rusqlite::Result<_>>()?
-        };
-        let Some(last) = appended.iter().map(|a| a.id).max() else {
+            let mut rows = read.query([since])?;
+            while let Some(r) = rows.next()? {
+                let id = r.get(0)?;
+                last = Some(id);
+                // A key that is not one (a damaged file) is merged nowhere, as `delta`
+                // reads none.
+                if let Some(key) = decode_key(r.get_ref(2)?.as_blob()?) {
+                    appended.push(Appended {
+                        id,
+                        scope: r.get(1)?,
+                        key,
+                        hash: r.get(3)?,
+                    });
+                }
+            }
+        }
+        let Some(last) = last else {
             return Ok(());
         };
+        appended.sort_unstable_by_key(|a| (a.scope, a.key, a.id));
         {
+            let mut old =
+                tx.prepare("SELECT payload_id FROM delta WHERE scope_id = ?1 AND key = ?2")?;
+            let mut held = tx.prepare("SELECT EXISTS (SELECT 1 FROM delta WHERE scope_id = ?1)")?;
+            let mut insert = tx.prepare(
+                "INSERT INTO delta (scope_id, key, hash, payload_id) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            // Whether the delta state holds leads of the scope at hand: the first import of
+            // a scope looks none up.
+            let mut scope_held: Option<(i64, bool)> = None;
             let mut upsert = tx.prepare(
                 "INSERT INTO delta (scope_id, key, hash, payload_id) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (scope_id, key) DO UPDATE SET hash = excluded.hash,
@@ -272,12 +286,24 @@ impl Checkpoint {
             let mut drop = tx.prepare("DELETE FROM payloads WHERE id = ?1")?;
             let mut previous: Option<(&Appended, i64)> = None;
             for a in &appended {
-                // Where this lead's payload lives: where the last merge (or an earlier
-                // copy in this one) put it, or here if it is new.
+                let key = encode_key(a.key);
+                // Where this lead's payload lives: where an earlier copy in this merge put
+                // it, or where the last merge did, or here if it is new.
+                if scope_held.is_none_or(|(scope, _)| scope != a.scope) {
+                    scope_held = Some((a.scope, held.query_row([a.scope], |r| r.get(0))?));
+                }
                 let home = match previous {
                     Some((p, home)) if p.scope == a.scope && p.key == a.key => Some(home),
-                    _ => a.old,
+                    _ if scope_held.is_some_and(|(_, held)| held) => old
+                        .query_row(params![a.scope, key], |r| r.get(0))
+                        .optional()?,
+                    _ => None,
                 };
+                if home.is_none() {
+                    insert.execute(params![a.scope, key, a.hash, a.id])?;
+                    previous = Some((a, a.id));
+                    continue;
+                }
                 let home = match home {
                     Some(home) if home != a.id => {
                         rewrite.execute(params![home, a.id])?;
@@ -286,7 +312,7 @@ impl Checkpoint {
                     }
                     _ => a.id,
                 };
-                upsert.execute(params![a.scope, a.key, a.hash, home])?;
+                upsert.execute(params![a.scope, key, a.hash, home])?;
                 previous = Some((a, home));
             }
         }
@@ -685,5 +711,90 @@ mod tests {
             missing.leads[0].payload.as_deref(),
             Some(r#"{"lead_id":"c-1","name":"v4"}"#)
         );
+    }
+
+    #[test]
+    fn merges_keep_the_last_payload_of_every_lead_of_every_scope() {
+        use std::collections::BTreeMap;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let mut model: BTreeMap<(&str, u128), (u64, String)> = BTreeMap::new();
+        let mut x: u64 = 7;
+        let mut cp = Checkpoint::open(&path).unwrap();
+        // Rounds over three scopes; the sessions of rounds 0, 4 and 6 end without merging
+        // (as if killed), so that the next merge takes two sessions' payloads of one scope
+        // at once, some leads twice: of a scope new to the delta state (c), or not.
+        for round in 0..9u64 {
+            let scope = [
+                "api|c", "api|c", "api|a", "api|b", "api|a", "api|a", "api|b", "api|b", "api|a",
+            ][round as usize];
+            if round == 6 {
+                // Opened again: what the killed session of round 4 left is merged now.
+                cp = Checkpoint::open(&path).unwrap();
+            }
+            let run = cp
+                .begin_run(&RunSpec {
+                    input: format!("/r{round}.csv"),
+                    fingerprint: "f".into(),
+                    config_hash: "c".into(),
+                    config: "{}".into(),
+                    scope: scope.into(),
+                })
+                .unwrap();
+            let mut leads = BTreeMap::new();
+            for _ in 0..300 {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                let id = format!("c-{}", x >> 54);
+                let hash = round * 1000 + (x >> 60);
+                let payload = format!(r#"{{"lead_id":"{id}","round":{round}}}"#);
+                leads.insert(id, (hash, payload));
+            }
+            let accepted_leads: Vec<AcceptedLead> = leads
+                .iter()
+                .map(|(id, (hash, payload))| AcceptedLead {
+                    key: lead_key_of(id),
+                    lead_id: id.clone(),
+                    hash: *hash,
+                    payload: payload.clone(),
+                })
+                .collect();
+            for lead in &accepted_leads {
+                model.insert((scope, lead.key), (lead.hash, lead.payload.clone()));
+            }
+            let batch = BatchRecord {
+                accepted: accepted_leads.len() as u64,
+                accepted_leads,
+                ..BatchRecord::default()
+            };
+            cp.commit(run, &[batch], &[], 1, &Counts::default())
+                .unwrap();
+            if [0, 4, 6].contains(&round) {
+                continue;
+            }
+            cp.finish(run, crate::checkpoint::RunStatus::Done, Some(1), None)
+                .unwrap();
+            for scope in ["api|a", "api|b", "api|c"] {
+                let held: Vec<_> = model.iter().filter(|((s, _), _)| *s == scope).collect();
+                let delta = cp.delta(scope).unwrap();
+                assert_eq!(delta.len(), held.len(), "round {round}");
+                let missing = cp.missing(scope, &FxHashSet::default()).unwrap();
+                assert_eq!(missing.leads.len(), held.len());
+                let payloads: BTreeMap<u128, Option<String>> = missing
+                    .leads
+                    .into_iter()
+                    .map(|lead| (lead.key, lead.payload))
+                    .collect();
+                for ((_, key), (hash, payload)) in held {
+                    assert_eq!(delta.get(*key), Some(*hash), "round {round}");
+                    assert_eq!(payloads[key].as_ref(), Some(payload), "round {round}");
+                }
+            }
+            // One payload kept per lead, whatever was accepted more than once.
+            let kept: i64 = cp
+                .conn
+                .query_row("SELECT count(*) FROM payloads", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(kept as usize, model.len(), "round {round}");
+        }
     }
 }
