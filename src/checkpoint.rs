@@ -242,6 +242,25 @@ pub struct ResumeState {
     pub earlier: Counts,
 }
 
+/// What the batches of a resumed run hold besides what [`ResumeState`] has
+/// ([`Checkpoint::settled`]): read on a thread of their own while the file is read past
+/// the frontier.
+#[derive(Debug, Default)]
+pub struct Settled {
+    /// The run's frontier ([`SkipPlan::through`]).
+    pub frontier: u64,
+    /// Leads imported so far, to size the index.
+    pub imported: u64,
+    /// The identities of the settled rows.
+    pub index: DuplicateIndex,
+    /// Rows found unchanged so far.
+    pub unchanged: u64,
+    /// The next batch sequence number.
+    pub next_seq: u64,
+    /// Settled rows after the frontier.
+    pub after_frontier: Vec<u64>,
+}
+
 /// The open state file.
 #[derive(Debug)]
 pub struct Checkpoint {
@@ -531,8 +550,8 @@ impl Checkpoint {
     }
 
     /// Takes a run up again: forgets the rows that gave up (they are tried again), and
-    /// returns what to skip and the counts so far. (The duplicate index of the settled rows
-    /// is [`Checkpoint::settled_index`], loaded apart.)
+    /// returns what to skip and the counts so far, but for what only its batches tell
+    /// ([`Checkpoint::settled`], loaded apart).
     pub fn resume(&mut self, run: i64) -> Result<ResumeState> {
         let tx = self.conn.transaction()?;
         let lowest_gave_up: Option<i64> = tx.query_row(
@@ -544,13 +563,14 @@ impl Checkpoint {
             "DELETE FROM rejections WHERE run_id = ?1 AND class = 'gave_up'",
             [run],
         )?;
-        let (frontier, earlier) = tx.query_row(
-            "SELECT frontier, requests, retries, throttled, splits FROM runs WHERE id = ?1",
+        let (frontier, imported, earlier) = tx.query_row(
+            "SELECT frontier, imported, requests, retries, throttled, splits FROM runs WHERE id = ?1",
             [run],
             |r| {
                 let count = |name: &str| r.get::<_, i64>(name).map(|n| n as u64);
                 Ok((
                     r.get::<_, i64>("frontier")?,
+                    count("imported")?,
                     Counts {
                         requests: count("requests")?,
                         retries: count("retries")?,
@@ -575,6 +595,7 @@ impl Checkpoint {
 
         let mut state = ResumeState {
             earlier,
+            imported,
             ..ResumeState::default()
         };
         state.skip.through = frontier as u64;
@@ -590,51 +611,43 @@ impl Checkpoint {
             [run],
             |r| r.get::<_, i64>(0),
         )? as u64;
-        // The counts, and the settled rows of batches that end past the frontier (the
-        // batches in flight when the session stopped, settled in another order): one scan.
-        let mut stmt = self.conn.prepare(
-            "SELECT seq, accepted, unchanged, CASE WHEN last_row > ?2 THEN keys END
-             FROM batches WHERE run_id = ?1",
-        )?;
-        let mut rows = stmt.query(params![run, frontier])?;
-        while let Some(r) = rows.next()? {
-            state.next_seq = state.next_seq.max(r.get::<_, i64>(0)? as u64 + 1);
-            state.imported += r.get::<_, i64>(1)? as u64;
-            state.unchanged += r.get::<_, i64>(2)? as u64;
-            if let Some(keys) = r.get_ref(3)?.as_blob_or_null()? {
-                for settled in decode_keys(keys) {
-                    if settled.row > frontier as u64 {
-                        state.skip.rows.insert(settled.row);
-                    }
-                }
-            }
-        }
         Ok(state)
     }
 
-    /// The duplicate index of the rows run `run` settled, so that a later row duplicating
-    /// one of them is still caught: sized for them at once and filled in file order.
-    pub fn settled_index(&self, run: i64, track_ids: bool) -> Result<DuplicateIndex> {
+    /// What the batches of run `run`, being resumed as `state` says, hold: the duplicate
+    /// index of the rows they settled, so that a later row duplicating one of them is
+    /// still caught (sized at once for the rows imported, filled in file order); and, into
+    /// `state`, the rows found unchanged, the next batch number, and the rows settled past
+    /// the frontier (by the batches in flight when the session stopped). One scan.
+    pub fn settled(&self, run: i64, track_ids: bool, state: &mut Settled) -> Result<()> {
         let mut index = DuplicateIndex::new(track_ids);
-        let settled: i64 = self.conn.query_row(
-            "SELECT coalesce(sum(length(keys)), 0) / 32 FROM batches WHERE run_id = ?1",
-            [run],
-            |r| r.get(0),
+        index.reserve(usize::try_from(state.imported).unwrap_or(usize::MAX));
+        let mut stmt = self.conn.prepare(
+            "SELECT seq, last_row, unchanged, keys FROM batches WHERE run_id = ?1 ORDER BY seq",
         )?;
-        index.reserve(settled as usize);
-        let mut stmt = self
-            .conn
-            .prepare("SELECT keys FROM batches WHERE run_id = ?1 ORDER BY seq")?;
         let mut rows = stmt.query([run])?;
         let mut buffer = Vec::with_capacity(4096);
         while let Some(r) = rows.next()? {
-            buffer.extend(decode_keys(r.get_ref(0)?.as_blob()?).map(|s| (s.row, s.keys)));
+            state.next_seq = state.next_seq.max(r.get::<_, i64>(0)? as u64 + 1);
+            state.unchanged += r.get::<_, i64>(2)? as u64;
+            let keys = decode_keys(r.get_ref(3)?.as_blob()?);
+            if r.get::<_, i64>(1)? as u64 > state.frontier {
+                for settled in keys {
+                    if settled.row > state.frontier {
+                        state.after_frontier.push(settled.row);
+                    }
+                    buffer.push((settled.row, settled.keys));
+                }
+            } else {
+                buffer.extend(keys.map(|s| (s.row, s.keys)));
+            }
             if buffer.len() >= 4000 {
                 index.restore(buffer.drain(..));
             }
         }
         index.restore(buffer);
-        Ok(index)
+        state.index = index;
+        Ok(())
     }
 
     /// Commits one step: settled batches, rejected rows, the new frontier and the
@@ -987,9 +1000,16 @@ mod tests {
         );
         let mut after: Vec<u64> = state.skip.rows.iter().copied().collect();
         after.sort();
-        assert_eq!(after, vec![6, 7]);
-        assert_eq!((state.imported, state.rejected, state.next_seq), (3, 2, 2));
-        assert_eq!(cp.settled_index(run, false).unwrap().len(), 3);
+        assert_eq!(after, vec![6], "rejected after it");
+        assert_eq!((state.imported, state.rejected), (3, 2));
+        let mut settled = Settled {
+            frontier: state.skip.through,
+            ..Settled::default()
+        };
+        cp.settled(run, false, &mut settled).unwrap();
+        assert_eq!(settled.next_seq, 2);
+        assert_eq!(settled.index.len(), 3);
+        assert_eq!(settled.after_frontier, vec![7], "settled after it");
         assert_eq!(state.earlier.requests, 9);
         let by_class = cp.rejected_by_class(run).unwrap();
         assert_eq!(

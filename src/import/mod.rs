@@ -40,14 +40,14 @@ use self::plan::{Input, Session};
 use self::progress::ProgressSetup;
 use self::shutdown::Shutdown;
 use crate::checkpoint::delta::Delta;
-use crate::checkpoint::{Checkpoint, ResumeState};
+use crate::checkpoint::{Checkpoint, ResumeState, Settled};
 use crate::config::{ImportConfig, Target};
 use crate::exit;
 use crate::interrupt::{Interrupt, Interrupted};
 use crate::metrics::Metrics;
 use crate::output::Event;
 use crate::pacing::Pacer;
-use crate::pipeline::{DuplicateIndex, Pipeline, SkipPlan};
+use crate::pipeline::{DuplicateIndex, Pipeline};
 use crate::report::{ReportPaths, write_json};
 use crate::source::Source;
 use crate::stats::{Counts, Stats};
@@ -162,16 +162,16 @@ fn run_session(
     } = input;
     let resumed = session.resume.is_some();
     let mut resume = session.resume.unwrap_or_default();
-    if resumed && !cfg.quiet {
-        say_resuming(session.run_id, &resume, stderr)?;
-    }
     let (index, delta) = load_state(
         cfg,
         checkpoint,
         (resumed.then_some(session.run_id), &spec.scope),
-        (&mut source, &mut resume.skip, validator.has_id_column()),
+        (&mut source, &mut resume, validator.has_id_column()),
         interrupt,
     )?;
+    if resumed && !cfg.quiet {
+        say_resuming(session.run_id, &resume, stderr)?;
+    }
     let earlier = resume.earlier;
     let shown = Counts {
         leads_imported: resume.imported,
@@ -260,27 +260,34 @@ fn run_session(
 }
 
 /// What the session starts from, loaded side by side: the delta state (unless `--full`),
-/// on a connection of its own; the duplicate index of the rows `run` settled, when the
-/// session resumes it; and the file read past the rows up to the resumed run's frontier
-/// (see [`SkipPlan::read_past`]).
+/// on a connection of its own; when the session resumes `run`, what its batches hold
+/// ([`Checkpoint::settled`]: the duplicate index, and counts into `resume`), and the file
+/// read past the rows up to its frontier (see [`crate::pipeline::SkipPlan::read_past`]).
 fn load_state(
     cfg: &ImportConfig,
     checkpoint: &Checkpoint,
     (run, scope): (Option<i64>, &str),
-    (source, skip, track_ids): (&mut Source, &mut SkipPlan, bool),
+    (source, resume, track_ids): (&mut Source, &mut ResumeState, bool),
     interrupt: &Interrupt,
 ) -> Result<(DuplicateIndex, Option<Delta>)> {
     let path = checkpoint.path();
-    std::thread::scope(|s| {
+    let mut settled = Settled {
+        frontier: resume.skip.through,
+        imported: resume.imported,
+        index: DuplicateIndex::new(track_ids),
+        ..Settled::default()
+    };
+    let skip = &mut resume.skip;
+    let delta = std::thread::scope(|s| {
         let delta =
             (!cfg.full).then(|| s.spawn(move || Checkpoint::open_read_only(path)?.delta(scope)));
         let skipping = (skip.through > 0)
             .then(|| s.spawn(|| skip.read_past(source, || interrupt.interrupted())));
-        let index = match run {
-            Some(run) => checkpoint.settled_index(run, track_ids),
-            None => Ok(DuplicateIndex::new(track_ids)),
+        let batches = match run {
+            Some(run) => checkpoint.settled(run, track_ids, &mut settled),
+            None => Ok(()),
         };
-        let joined = |name| move |_| anyhow::anyhow!("loading the {name} failed");
+        let joined = |name| move |_| anyhow!("loading the {name} failed");
         if let Some(skipping) = skipping {
             skipping.join().map_err(joined("input"))?;
         }
@@ -288,8 +295,12 @@ fn load_state(
             Some(delta) => Some(delta.join().map_err(joined("delta state"))??),
             None => None,
         };
-        Ok((index?, delta))
-    })
+        batches.map(|()| delta)
+    })?;
+    resume.unchanged = settled.unchanged;
+    resume.next_seq = settled.next_seq;
+    resume.skip.rows.extend(settled.after_frontier);
+    Ok((settled.index, delta))
 }
 
 /// A key that may not delete is found out before hours of importing, not after: one
