@@ -14,7 +14,9 @@
 //!   the stderr table, and reading a report back (the guard, row numbers, unchanged rows).
 //! - [`check`]: the `check` command, wiring the stages.
 //! - [`import`]: the `import` command, one file per job: `plan` (input fingerprinted, state
-//!   file locked, a run resumed or begun), `batch` (valid leads serialised and compared with
+//!   file locked, a run resumed or begun; the module itself then loads the delta state,
+//!   a resumed run's duplicate index and the read past its settled rows side by side),
+//!   `batch` (valid leads serialised and compared with
 //!   the delta state on the validation workers, the reader thread cutting the rest into
 //!   batches), `coordinator` (upload tasks dispatched,
 //!   outcomes committed), `deletes` (`--delete-missing` and its undo), `dry_run` (the same
