@@ -247,10 +247,6 @@ pub struct ResumeState {
 /// the frontier.
 #[derive(Debug, Default)]
 pub struct Settled {
-    /// The run's frontier ([`SkipPlan::through`]).
-    pub frontier: u64,
-    /// Leads imported so far, to size the index.
-    pub imported: u64,
     /// The identities of the settled rows.
     pub index: DuplicateIndex,
     /// Rows found unchanged so far.
@@ -614,40 +610,45 @@ impl Checkpoint {
         Ok(state)
     }
 
-    /// What the batches of run `run`, being resumed as `state` says, hold: the duplicate
-    /// index of the rows they settled, so that a later row duplicating one of them is
-    /// still caught (sized at once for the rows imported, filled in file order); and, into
-    /// `state`, the rows found unchanged, the next batch number, and the rows settled past
+    /// What the batches of run `run` hold, for a session that resumes it from `frontier`:
+    /// the duplicate index of the rows they settled, so that a later row duplicating one
+    /// of them is still caught (sized at once for the `imported` leads, filled in file
+    /// order); the rows found unchanged; the next batch number; and the rows settled past
     /// the frontier (by the batches in flight when the session stopped). One scan.
-    pub fn settled(&self, run: i64, track_ids: bool, state: &mut Settled) -> Result<()> {
-        let mut index = DuplicateIndex::new(track_ids);
-        index.reserve(usize::try_from(state.imported).unwrap_or(usize::MAX));
-        let mut stmt = self.conn.prepare(
-            "SELECT seq, last_row, unchanged, keys FROM batches WHERE run_id = ?1 ORDER BY seq",
-        )?;
+    pub fn settled(
+        &self,
+        run: i64,
+        track_ids: bool,
+        (frontier, imported): (u64, u64),
+    ) -> Result<Settled> {
+        let mut settled = Settled {
+            index: DuplicateIndex::new(track_ids),
+            ..Settled::default()
+        };
+        settled
+            .index
+            .reserve(usize::try_from(imported).unwrap_or(usize::MAX));
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, unchanged, keys FROM batches WHERE run_id = ?1 ORDER BY seq")?;
         let mut rows = stmt.query([run])?;
         let mut buffer = Vec::with_capacity(4096);
         while let Some(r) = rows.next()? {
-            state.next_seq = state.next_seq.max(r.get::<_, i64>(0)? as u64 + 1);
-            state.unchanged += r.get::<_, i64>(2)? as u64;
-            let keys = decode_keys(r.get_ref(3)?.as_blob()?);
-            if r.get::<_, i64>(1)? as u64 > state.frontier {
-                for settled in keys {
-                    if settled.row > state.frontier {
-                        state.after_frontier.push(settled.row);
-                    }
-                    buffer.push((settled.row, settled.keys));
+            settled.next_seq = settled.next_seq.max(r.get::<_, i64>(0)? as u64 + 1);
+            settled.unchanged += r.get::<_, i64>(1)? as u64;
+            for row in decode_keys(r.get_ref(2)?.as_blob()?) {
+                if row.row > frontier {
+                    settled.after_frontier.push(row.row);
                 }
-            } else {
-                buffer.extend(keys.map(|s| (s.row, s.keys)));
+                buffer.push((row.row, row.keys));
             }
             if buffer.len() >= 4000 {
-                index.restore(buffer.drain(..));
+                settled.index.restore(&buffer);
+                buffer.clear();
             }
         }
-        index.restore(buffer);
-        state.index = index;
-        Ok(())
+        settled.index.restore(&buffer);
+        Ok(settled)
     }
 
     /// Commits one step: settled batches, rejected rows, the new frontier and the
@@ -1002,11 +1003,7 @@ mod tests {
         after.sort();
         assert_eq!(after, vec![6], "rejected after it");
         assert_eq!((state.imported, state.rejected), (3, 2));
-        let mut settled = Settled {
-            frontier: state.skip.through,
-            ..Settled::default()
-        };
-        cp.settled(run, false, &mut settled).unwrap();
+        let settled = cp.settled(run, false, (state.skip.through, 3)).unwrap();
         assert_eq!(settled.next_seq, 2);
         assert_eq!(settled.index.len(), 3);
         assert_eq!(settled.after_frontier, vec![7], "settled after it");

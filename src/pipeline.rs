@@ -171,8 +171,10 @@ pub struct SkipPlan {
     pub through: u64,
     /// Settled rows after `through`.
     pub rows: FxHashSet<u64>,
-    /// Rows already read past by [`SkipPlan::read_past`], and the error that stopped it.
-    read: (u64, Option<SourceError>),
+    /// Rows already read past by [`SkipPlan::read_past`].
+    read: u64,
+    /// The error that stopped [`SkipPlan::read_past`], for the pipeline to report first.
+    read_error: Option<SourceError>,
 }
 
 impl SkipPlan {
@@ -187,15 +189,15 @@ impl SkipPlan {
     /// says so, leaves the rest to the pipeline.
     pub fn read_past(&mut self, source: &mut Source, stop: impl Fn() -> bool) {
         let mut raw = RawRow::default();
-        while self.read.0 < self.through && self.read.1.is_none() {
-            if self.read.0.is_multiple_of(4096) && stop() {
+        while self.read < self.through && self.read_error.is_none() {
+            if self.read.is_multiple_of(4096) && stop() {
                 return;
             }
             match source.next_row_into(&mut raw) {
                 // Rows are numbered one after the other: this one is `read + 1`.
-                Ok(true) => self.read.0 = raw.row,
+                Ok(true) => self.read = raw.row,
                 Ok(false) => return,
-                Err(e) => self.read.1 = Some(e),
+                Err(e) => self.read_error = Some(e),
             }
         }
     }
@@ -340,18 +342,12 @@ impl DuplicateIndex {
     /// Puts back the identities of rows settled by an earlier run, in file order (the first
     /// row of an identity keeps it), reading ahead where each will go: a resumed run puts
     /// back millions, each a wait for memory unless they overlap.
-    pub fn restore(&mut self, settled: impl IntoIterator<Item = (u64, IndexKeys)>) {
-        let mut ahead = std::collections::VecDeque::with_capacity(TOUCH_AHEAD + 1);
-        for (row, keys) in settled {
-            self.touch(keys.phone, keys.id.filter(|_| self.track_ids));
-            ahead.push_back((row, keys));
-            if ahead.len() > TOUCH_AHEAD {
-                let (row, keys) = ahead.pop_front().expect("not empty");
-                self.insert(row, keys);
+    pub fn restore(&mut self, settled: &[(u64, IndexKeys)]) {
+        for (i, (row, keys)) in settled.iter().enumerate() {
+            if let Some((_, ahead)) = settled.get(i + TOUCH_AHEAD) {
+                self.touch(ahead.phone, ahead.id.filter(|_| self.track_ids));
             }
-        }
-        for (row, keys) in ahead {
-            self.insert(row, keys);
+            self.insert(*row, *keys);
         }
     }
 
@@ -580,8 +576,8 @@ impl<F: Finish> Engine<F> {
         };
         let progress = Arc::new(ReadProgress::default());
         // Rows read past before the start count as skipped by the pipeline.
-        progress.rows.store(skip.read.0, Ordering::Relaxed);
-        progress.skipped.store(skip.read.0, Ordering::Relaxed);
+        progress.rows.store(skip.read, Ordering::Relaxed);
+        progress.skipped.store(skip.read, Ordering::Relaxed);
         // A report of an earlier run read back: rows sent back unchanged keep their verdict.
         let report = source.report_layout().cloned().map(Arc::new);
         // Every channel can hold every chunk, so a send never blocks: the chunks in
@@ -597,7 +593,7 @@ impl<F: Finish> Engine<F> {
         let reader_progress = Arc::clone(&progress);
         let mut skip = skip;
         threads.push(thread::spawn(move || {
-            if let Some(e) = skip.read.1.take() {
+            if let Some(e) = skip.read_error.take() {
                 if let Ok(mut slot) = reader_error.lock() {
                     *slot = Some(e);
                 }
@@ -1317,7 +1313,7 @@ mod tests {
                     checks.get() >= stop
                 });
             }
-            assert_eq!(skip.read.0, read);
+            assert_eq!(skip.read, read);
             let index = DuplicateIndex::new(true);
             let mut pipeline = Pipeline::resume(source, validator, 2, index, skip);
             let rows: Vec<u64> = pipeline.by_ref().map(|c| c.unwrap().row).collect();
@@ -1344,7 +1340,7 @@ mod tests {
         }
         let mut bulk = DuplicateIndex::new(true);
         bulk.reserve(100);
-        bulk.restore(settled.iter().copied());
+        bulk.restore(&settled);
         assert_eq!(bulk.len(), one_by_one.len());
         for (row, keys) in &settled {
             let problems = |index: &mut DuplicateIndex| {

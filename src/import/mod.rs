@@ -271,21 +271,19 @@ fn load_state(
     interrupt: &Interrupt,
 ) -> Result<(DuplicateIndex, Option<Delta>)> {
     let path = checkpoint.path();
-    let mut settled = Settled {
-        frontier: resume.skip.through,
-        imported: resume.imported,
-        index: DuplicateIndex::new(track_ids),
-        ..Settled::default()
-    };
+    let (frontier, imported) = (resume.skip.through, resume.imported);
     let skip = &mut resume.skip;
-    let delta = std::thread::scope(|s| {
+    let (settled, delta) = std::thread::scope(|s| {
         let delta =
             (!cfg.full).then(|| s.spawn(move || Checkpoint::open_read_only(path)?.delta(scope)));
         let skipping = (skip.through > 0)
             .then(|| s.spawn(|| skip.read_past(source, || interrupt.interrupted())));
-        let batches = match run {
-            Some(run) => checkpoint.settled(run, track_ids, &mut settled),
-            None => Ok(()),
+        let settled = match run {
+            Some(run) => checkpoint.settled(run, track_ids, (frontier, imported)),
+            None => Ok(Settled {
+                index: DuplicateIndex::new(track_ids),
+                ..Settled::default()
+            }),
         };
         let joined = |name| move |_| anyhow!("loading the {name} failed");
         if let Some(skipping) = skipping {
@@ -295,7 +293,7 @@ fn load_state(
             Some(delta) => Some(delta.join().map_err(joined("delta state"))??),
             None => None,
         };
-        batches.map(|()| delta)
+        anyhow::Ok((settled?, delta))
     })?;
     resume.unchanged = settled.unchanged;
     resume.next_seq = settled.next_seq;
