@@ -264,9 +264,6 @@ impl Checkpoint {
             let mut old =
                 tx.prepare("SELECT payload_id FROM delta WHERE scope_id = ?1 AND key = ?2")?;
             let mut held = tx.prepare("SELECT EXISTS (SELECT 1 FROM delta WHERE scope_id = ?1)")?;
-            let mut insert = tx.prepare(
-                "INSERT INTO delta (scope_id, key, hash, payload_id) VALUES (?1, ?2, ?3, ?4)",
-            )?;
             // Whether the delta state holds leads of the scope at hand: the first import of
             // a scope looks none up.
             let mut scope_held: Option<(i64, bool)> = None;
@@ -299,11 +296,6 @@ impl Checkpoint {
                         .optional()?,
                     _ => None,
                 };
-                if home.is_none() {
-                    insert.execute(params![a.scope, key, a.hash, a.id])?;
-                    previous = Some((a, a.id));
-                    continue;
-                }
                 let home = match home {
                     Some(home) if home != a.id => {
                         rewrite.execute(params![home, a.id])?;
