@@ -23,6 +23,14 @@ fn targets(m: &Mapping) -> Vec<String> {
     m.columns.iter().map(|(t, _)| t.to_string()).collect()
 }
 
+/// The action of the `[status]` rule that maps `value`; panics when none does.
+fn status_action<'m>(m: &'m Mapping, value: &str) -> &'m status::StatusAction {
+    match m.status.classify(value) {
+        status::StatusOutcome::Mapped(i) => &m.status.rules[i as usize].action,
+        other => panic!("{value}: {other:?}"),
+    }
+}
+
 fn phone_headers(m: &Mapping) -> Vec<&str> {
     m.phones
         .iter()
@@ -296,12 +304,8 @@ fn preset_can_be_forced_or_turned_off_and_the_file_overrides_it() {
     .unwrap();
     assert_eq!(m.columns[8].0, Target::Custom("owner".into()));
     assert_eq!(phone_headers(&m), ["Phone Number"]);
-    let i = match m.status.classify("open") {
-        status::StatusOutcome::Mapped(i) => i as usize,
-        other => panic!("{other:?}"),
-    };
     assert_eq!(
-        m.status.rules[i].action,
+        *status_action(&m, "open"),
         status::StatusAction::Set(crate::lead::Status::Contacted)
     );
     let err = Mapping::resolve_with(
@@ -494,11 +498,7 @@ fn the_dynamics_365_preset() {
         ("No Longer Interested", "disqualified"),
         ("Open", "(no status)"),
     ] {
-        let i = match m.status.classify(value) {
-            status::StatusOutcome::Mapped(i) => i as usize,
-            other => panic!("{value}: {other:?}"),
-        };
-        assert_eq!(m.status.rules[i].action.to_string(), status, "{value}");
+        assert_eq!(status_action(&m, value).to_string(), status, "{value}");
     }
 }
 
