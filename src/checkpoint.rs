@@ -1,9 +1,10 @@
 //! Checkpoint: the SQLite state file, the truth about every run. It records the run (input
 //! fingerprint, configuration), each settled batch with the identities of its leads, every
 //! rejected row with its problems, original fields and the lead it identifies, and the
-//! frontier (every row up to it is settled). One transaction per batch outcome; a killed
-//! process loses at most the batches in flight, which a resumed run reads and sends again
-//! (the endpoint upserts). Beside the runs it keeps the delta state of each scope: per lead,
+//! frontier (every row up to it is settled). Each commit is one transaction, of one batch
+//! outcome or of several queued together; a killed process loses at most the batches in
+//! flight and those settled but not committed yet, which a resumed run reads and sends
+//! again (the endpoint upserts). Beside the runs it keeps the delta state of each scope: per lead,
 //! the hash of the payload the API last accepted, and that payload (see [`delta`]).
 //!
 //! The schema is versioned and migrated forward when a file is opened (`schema`).
@@ -257,6 +258,11 @@ pub struct Settled {
     pub after_frontier: Vec<u64>,
 }
 
+/// How every connection that writes the state file is set up. WAL with NORMAL: a committed
+/// transaction survives the process being killed; only a power loss can undo the last few,
+/// which a resumed run sends again (upsert).
+const WRITING: &str = "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;";
+
 /// The open state file.
 #[derive(Debug)]
 pub struct Checkpoint {
@@ -369,6 +375,26 @@ impl Checkpoint {
         })
     }
 
+    /// A second connection to the same state file, for writing on another thread while
+    /// this one stays idle (the coordinator's committer). The file is already open and up
+    /// to date: nothing is migrated or merged; it is checked to be the same file.
+    pub fn writer(&self) -> Result<Checkpoint> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("cannot open the state file `{}`", self.path.display()))?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.execute_batch(WRITING)?;
+        let writer = Checkpoint {
+            conn,
+            path: self.path.clone(),
+            identity: self.identity,
+        };
+        writer.ensure_in_place()?;
+        Ok(writer)
+    }
+
     /// `Err(`[`StateFileGone`]`)` when the file opened for writing is no longer the one at
     /// its path (deleted, moved away, or replaced): one `stat`, cheap enough for every
     /// commit. SQLite keeps writing to the file it opened, so nothing else would notice.
@@ -406,10 +432,7 @@ impl Checkpoint {
         if !mode.eq_ignore_ascii_case("wal") {
             bail!("cannot switch the state file to WAL mode (got {mode})");
         }
-        // WAL with NORMAL: a committed transaction survives the process being killed; only
-        // a power loss can undo the last few, which a resumed run sends again (upsert).
-        self.conn
-            .execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")?;
+        self.conn.execute_batch(WRITING)?;
         let fresh = found == schema::Found::Empty;
         schema::upgrade(&mut self.conn, &found)?;
         // What a killed session had accepted, into the delta state before anything reads it.

@@ -18,8 +18,8 @@
 //!   a resumed run's duplicate index and the read past its settled rows side by side),
 //!   `batch` (valid leads serialised and compared with
 //!   the delta state on the validation workers, the reader thread cutting the rest into
-//!   batches), `coordinator` (upload tasks dispatched,
-//!   outcomes committed), `deletes` (`--delete-missing` and its undo), `dry_run` (the same
+//!   batches), `coordinator` (upload tasks dispatched, outcomes settled), `committer`
+//!   (the settled outcomes written to the state file on a thread of its own), `deletes` (`--delete-missing` and its undo), `dry_run` (the same
 //!   logic, nothing sent), `summary` (exit code, `summary.json`), `progress`, `shutdown`
 //!   (one cancellation token for Ctrl-C, SIGTERM and `--max-duration`).
 //! - [`body`]: a sync request body, written once and shared; the body size limit.

@@ -242,7 +242,7 @@ impl ByteBudget {
 
     /// Bytes taken and not given back.
     #[cfg(test)]
-    fn in_use(&self) -> usize {
+    pub(super) fn in_use(&self) -> usize {
         self.capacity - self.state.lock().unwrap().0
     }
 }
@@ -265,8 +265,9 @@ pub(super) struct PendingBatch {
     pub body: Body,
     /// Its leads, in the order sent.
     pub leads: Vec<PendingLead>,
-    /// Its share of the in-flight budget, given back when the batch is dropped.
-    pub _budget: Held,
+    /// Its share of the in-flight budget, given back once the batch is settled and
+    /// committed.
+    pub held: Held,
 }
 
 /// A lead in flight: what is sent, and what the coordinator needs to settle it.
@@ -431,7 +432,7 @@ impl Reader<'_> {
                     seq: 0,
                     body: open.body.finish(),
                     leads: open.leads,
-                    _budget: held,
+                    held,
                 })
             }
             None => None,

@@ -1,8 +1,10 @@
 //! The coordinator: one task that owns the state file during a session. It takes what
 //! the reader hands over, dispatches batches to upload tasks (at most `--concurrency` in
-//! flight), settles each outcome (accepted, refused, gave up) and commits it with the
-//! frontier, stops everything when the run is cancelled or the API refuses the key, and at
-//! the end of a complete run applies `--delete-missing` and records how the session ended.
+//! flight), settles each outcome (accepted, refused, gave up) and hands it with the
+//! frontier to the `committer`, which writes it on a thread of its own (the coordinator
+//! waits for every commit before the session ends). It stops everything when the run is
+//! cancelled or the API refuses the key, and at the end of a complete run applies
+//! `--delete-missing` and records how the session ended.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -17,6 +19,7 @@ use super::batch::{
     ByteBudget, Collected, Handover, IN_FLIGHT_BYTES, ImportPipeline, PendingBatch, ReaderSetup,
     read_batches,
 };
+use super::committer::{Committer, Step};
 use super::deletes::{self, Deletion};
 use super::plan::InputStamp;
 use super::shutdown::{Reason, Shutdown};
@@ -152,6 +155,9 @@ pub(super) struct Coordinator<'a> {
     read_error: Option<SourceError>,
     stop: Option<Stop>,
     gave_up: u64,
+    /// Commits on a thread of its own while batches are dispatched; `None` before and
+    /// after (the state file is then written here).
+    committer: Option<Committer>,
 }
 
 impl<'a> Coordinator<'a> {
@@ -185,6 +191,7 @@ impl<'a> Coordinator<'a> {
             read_error: None,
             stop: None,
             gave_up: 0,
+            committer: None,
         }
     }
 
@@ -217,6 +224,7 @@ impl<'a> Coordinator<'a> {
                 let _ = skipped_tx.send(pipeline.rows_skipped());
             })
             .context("cannot start the reading thread")?;
+        self.committer = Some(Committer::start(self.checkpoint, self.run_id)?);
         let sending_started = Instant::now();
         let mut tasks: JoinSet<TaskDone> = JoinSet::new();
         let mut reading = true;
@@ -264,8 +272,14 @@ impl<'a> Coordinator<'a> {
                 }
             }
         }
-        // Whatever was buffered is settled: commit it with the final frontier.
+        // Whatever was buffered is settled: commit it with the final frontier, and wait
+        // for every commit.
         self.commit(None)?;
+        if let Some(mut committer) = self.committer.take() {
+            committer
+                .finish()
+                .map_err(|e| state_write_error(e, self.checkpoint))?;
+        }
         // The reading thread has ended, or ends at its next step; one stopped while a
         // worker is inside a huge row is not waited for.
         let rows_skipped = if self.complete(shutdown) {
@@ -364,6 +378,8 @@ impl<'a> Coordinator<'a> {
                 let (record, rejections) = self.settle(&batch, &settled, outcome.requests);
                 self.gave_up += record.gave_up;
                 self.buffered.rejections.extend(rejections);
+                // The batch's memory counts until it is committed.
+                self.buffered.held.push(batch.held);
                 self.commit(Some(record))
             }
             Err(Stop::Interrupted) => Ok(()),
@@ -545,20 +561,31 @@ impl<'a> Coordinator<'a> {
             });
             self.next_seq += 1;
         }
-        let totals = self.earlier.plus(self.stats.snapshot());
-        let frontier = frontier(self.low_water, &self.in_flight);
-        let path = self.checkpoint.path().display().to_string();
-        self.checkpoint
-            .commit(self.run_id, &records, &buffered.rejections, frontier, &totals)
-            .map_err(|e| {
-                if e.is::<StateFileGone>() {
-                    e
-                } else {
-                    e.context(format!(
-                        "cannot write the state file `{path}` (the run stays resumable from its last commit)"
-                    ))
-                }
-            })
+        let step = Step {
+            batches: records,
+            rejections: buffered.rejections,
+            frontier: frontier(self.low_water, &self.in_flight),
+            totals: self.earlier.plus(self.stats.snapshot()),
+            held: buffered.held,
+        };
+        match &mut self.committer {
+            Some(committer) => committer.commit(step),
+            None => step.commit_to(self.checkpoint, self.run_id),
+        }
+        .map_err(|e| state_write_error(e, self.checkpoint))
+    }
+}
+
+/// An error writing the state file, saying that the run can be resumed (one that says the
+/// file is gone says enough).
+fn state_write_error(e: anyhow::Error, checkpoint: &Checkpoint) -> anyhow::Error {
+    if e.is::<StateFileGone>() {
+        e
+    } else {
+        e.context(format!(
+            "cannot write the state file `{}` (the run stays resumable from its last commit)",
+            checkpoint.path().display()
+        ))
     }
 }
 

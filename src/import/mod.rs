@@ -16,6 +16,7 @@
 //! of the file, not just its own; then what finished runs no longer need is pruned.
 
 mod batch;
+mod committer;
 mod coordinator;
 mod deletes;
 mod dry_run;
