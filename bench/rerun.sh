@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The nightly-rerun figures of BENCHMARKS.md (section 6), in one command:
+# The nightly-rerun figures of BENCHMARKS.md (section 7), in one command:
 #
 #   bench/rerun.sh                 # check vs an unchanged rerun of 10^6 rows, paired
 #   OLD=/path/to/old/nl-import bench/rerun.sh check-vs-old   # check: this build vs another
