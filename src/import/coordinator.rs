@@ -209,6 +209,10 @@ impl<'a> Coordinator<'a> {
         stderr: &mut dyn Write,
     ) -> Result<SessionEnd> {
         let cfg = self.cfg;
+        self.committer = Some(
+            Committer::start(self.checkpoint, self.run_id)
+                .map_err(|e| state_write_error(e, self.checkpoint))?,
+        );
         let cancel = shutdown.token().clone();
         let stopper = pipeline.stopper();
         let budget = ByteBudget::new(IN_FLIGHT_BYTES);
@@ -224,7 +228,6 @@ impl<'a> Coordinator<'a> {
                 let _ = skipped_tx.send(pipeline.rows_skipped());
             })
             .context("cannot start the reading thread")?;
-        self.committer = Some(Committer::start(self.checkpoint, self.run_id)?);
         let sending_started = Instant::now();
         let mut tasks: JoinSet<TaskDone> = JoinSet::new();
         let mut reading = true;
