@@ -4,8 +4,9 @@
 //! frontier (every row up to it is settled). Each commit is one transaction, of one batch
 //! outcome or of several queued together; a killed process loses at most the batches in
 //! flight and those settled but not committed yet, which a resumed run reads and sends
-//! again (the endpoint upserts). Beside the runs it keeps the delta state of each scope: per lead,
-//! the hash of the payload the API last accepted, and that payload (see [`delta`]).
+//! again (the endpoint upserts). Beside the runs it keeps the delta state of each scope:
+//! per lead, the hash of the payload the API last accepted, and that payload (see
+//! [`delta`]).
 //!
 //! The schema is versioned and migrated forward when a file is opened (`schema`).
 //!
