@@ -264,6 +264,15 @@ pub struct Settled {
 /// which a resumed run sends again (upsert).
 const WRITING: &str = "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;";
 
+/// A connection to the state file at `path`, which waits up to 10 s for another
+/// connection's lock.
+fn connect(path: &Path, flags: OpenFlags) -> Result<Connection> {
+    let conn = Connection::open_with_flags(path, flags)
+        .with_context(|| format!("cannot open the state file `{}`", path.display()))?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    Ok(conn)
+}
+
 /// The open state file.
 #[derive(Debug)]
 pub struct Checkpoint {
@@ -322,8 +331,7 @@ impl Checkpoint {
             create_private_file(path)
                 .with_context(|| format!("cannot create the state file `{}`", path.display()))?;
         }
-        let conn = Connection::open(path)
-            .with_context(|| format!("cannot open the state file `{}`", path.display()))?;
+        let conn = connect(path, OpenFlags::default())?;
         let identity = std::fs::metadata(path)
             .with_context(|| format!("cannot open the state file `{}`", path.display()))?;
         let mut checkpoint = Checkpoint {
@@ -350,12 +358,10 @@ impl Checkpoint {
                 path.display()
             );
         }
-        let conn = Connection::open_with_flags(
+        let conn = connect(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .with_context(|| format!("cannot open the state file `{}`", path.display()))?;
-        conn.busy_timeout(Duration::from_secs(10))?;
+        )?;
         let unusable = || format!("`{}` is not a usable nl-import state file", path.display());
         let found = schema::inspect(&conn).with_context(unusable)?;
         let conn = match found {
@@ -380,12 +386,10 @@ impl Checkpoint {
     /// this one stays idle (the coordinator's committer). The file is already open and up
     /// to date: nothing is migrated or merged; it is checked to be the same file.
     pub fn writer(&self) -> Result<Checkpoint> {
-        let conn = Connection::open_with_flags(
+        let conn = connect(
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .with_context(|| format!("cannot open the state file `{}`", self.path.display()))?;
-        conn.busy_timeout(Duration::from_secs(10))?;
+        )?;
         conn.execute_batch(WRITING)?;
         let writer = Checkpoint {
             conn,
@@ -422,7 +426,6 @@ impl Checkpoint {
     }
 
     fn init(&mut self) -> Result<()> {
-        self.conn.busy_timeout(Duration::from_secs(10))?;
         // Someone else's database, or a newer schema, is refused before anything is written
         // to it (not even the switch to WAL mode).
         let found = schema::inspect(&self.conn)?;
