@@ -275,14 +275,7 @@ impl<'a> Coordinator<'a> {
                 }
             }
         }
-        // Whatever was buffered is settled: commit it with the final frontier, and wait
-        // for every commit.
-        self.commit(None)?;
-        if let Some(mut committer) = self.committer.take() {
-            committer
-                .finish()
-                .map_err(|e| state_write_error(e, self.checkpoint))?;
-        }
+        self.commit_the_rest()?;
         // The reading thread has ended, or ends at its next step; one stopped while a
         // worker is inside a huge row is not waited for.
         let rows_skipped = if self.complete(shutdown) {
@@ -321,6 +314,18 @@ impl<'a> Coordinator<'a> {
             rate_policy: None,
             requests_allowed: 1.0,
         })
+    }
+
+    /// Commits whatever is buffered (it is settled) with the final frontier, and waits for
+    /// every commit; the state file is written here from then on.
+    fn commit_the_rest(&mut self) -> Result<()> {
+        self.commit(None)?;
+        match self.committer.take() {
+            Some(mut committer) => committer
+                .finish()
+                .map_err(|e| state_write_error(e, self.checkpoint)),
+            None => Ok(()),
+        }
     }
 
     /// Whether the whole file was read and nothing stopped the session.
